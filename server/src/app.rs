@@ -1,0 +1,87 @@
+//! The HTTP application: routes, their OpenAPI document, and the layers around them.
+
+use std::sync::Arc;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::Request;
+use axum::{middleware, Router};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::http;
+use crate::routes::{auth, docs, health, users};
+use crate::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Certior API",
+        description = "Certior decides whether agents may get capabilities, call tools, run workflow stages \
+                       and ship commits, and leaves signed evidence of every decision.\n\n\
+                       Authenticate with `Authorization: Bearer ck-…` or `X-API-Key: ck-…`. Errors are \
+                       `{\"detail\": …}`; validation errors (422) add `errors`. Timestamps are epoch seconds. \
+                       Where the v1 contract leaves a choice: a malformed `user_id` in a path is answered like \
+                       an unknown id (404), and registration rate limits count every anonymous attempt."
+    ),
+    servers((url = "http://127.0.0.1:8000", description = "Local development")),
+    modifiers(&SecuritySchemes),
+    tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"))
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-API-Key"))),
+        );
+    }
+}
+
+/// All routes with their OpenAPI description, before layers.
+fn api_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(auth::register))
+        .routes(routes!(auth::login))
+        .routes(routes!(auth::rotate))
+        .routes(routes!(auth::logout))
+        .routes(routes!(auth::me))
+        .routes(routes!(users::list_users))
+        .routes(routes!(users::update_user))
+}
+
+pub fn router(state: AppState) -> anyhow::Result<Router> {
+    let cors_origins = Arc::new(http::CorsOrigins::parse(&state.settings.cors_origins)?);
+    let (routes, api) = api_routes().split_for_parts();
+    let app = routes
+        .route_layer(middleware::from_fn(http::limit_body))
+        .layer(DefaultBodyLimit::disable())
+        .merge(docs::router(api))
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(cors_origins, http::cors))
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|request: &Request<_>| {
+                    let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+                }))
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        );
+    Ok(app)
+}

@@ -1,0 +1,51 @@
+//! The `certior` command line.
+
+use clap::{Parser, Subcommand};
+
+use crate::settings::{Settings, StoreSettings};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "certior",
+    version,
+    about = "Certior: a policy control plane for AI agents and software releases"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP server.
+    Serve(Box<Settings>),
+    /// Manage users directly in the store (bootstrap, recovery).
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Create a user and print its API key once.
+    Create {
+        #[arg(long)]
+        email: String,
+        /// One of admin, operator, viewer, auditor, approver, policy_author.
+        #[arg(long)]
+        role: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        /// Optional: a user without a password cannot log in and relies on keys.
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
+    /// Issue an additional API key for an existing user and print it once.
+    Key {
+        #[arg(long)]
+        email: String,
+        #[command(flatten)]
+        store: StoreSettings,
+    },
+}

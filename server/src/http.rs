@@ -1,0 +1,124 @@
+//! Transport rules that hold for every route: body size limits (spec §1.11), JSON 404/405
+//! (spec §1.1) and CORS (spec §1.9).
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+
+const MIB: usize = 1024 * 1024;
+
+/// The body limit of a route and the text of its 413.
+fn body_limit(method: &Method, path: &str) -> (usize, &'static str) {
+    match (method, path) {
+        (_, "/api/v1/releases/github-webhook") => (25 * MIB, "Request body exceeds 25 MiB."),
+        (&Method::POST, "/api/v1/compliance/presets") => (16 * MIB, "Preset bundle exceeds 16 MiB."),
+        _ => (MIB, "Request body exceeds 1 MiB."),
+    }
+}
+
+/// Buffers the body up to the route's limit, answering 413 beyond it. Runs after routing
+/// (as a route layer) and before authentication, as spec §1.7 orders.
+pub async fn limit_body(request: Request, next: Next) -> Response {
+    let (limit, message) = body_limit(request.method(), request.uri().path());
+    let too_large = || ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|len| len > limit) {
+        return too_large();
+    }
+    let (parts, body) = request.into_parts();
+    match to_bytes(body, limit).await {
+        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        Err(_) => too_large(),
+    }
+}
+
+pub async fn not_found() -> ApiError {
+    ApiError::not_found("Not Found")
+}
+
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::status(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed")
+}
+
+/// CORS as spec §1.9 words it. Hand-written rather than tower-http's `CorsLayer`, whose header
+/// lists are joined without the spaces the contract's exact texts carry.
+#[derive(Debug, Clone)]
+pub enum CorsOrigins {
+    Any,
+    List(Vec<HeaderValue>),
+}
+
+const ALLOW_METHODS: &str = "GET, POST, PUT, PATCH, DELETE, OPTIONS";
+const ALLOW_HEADERS: &str = "authorization, content-type, x-api-key";
+const EXPOSE_HEADERS: &str = "content-disposition, retry-after";
+
+impl CorsOrigins {
+    /// `*` or a comma-separated list of origins.
+    pub fn parse(origins: &str) -> anyhow::Result<Self> {
+        if origins.trim() == "*" {
+            return Ok(CorsOrigins::Any);
+        }
+        let list = origins
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| {
+                HeaderValue::from_str(o)
+                    .map_err(|_| anyhow::anyhow!("CERTIOR_CORS_ORIGINS has an invalid origin {o:?}"))
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        Ok(CorsOrigins::List(list))
+    }
+
+    /// The `Access-Control-Allow-Origin` value for a request's `Origin`, if it is allowed.
+    fn allow(&self, origin: Option<&HeaderValue>) -> Option<HeaderValue> {
+        match self {
+            CorsOrigins::Any => Some(HeaderValue::from_static("*")),
+            CorsOrigins::List(list) => origin.filter(|o| list.contains(o)).cloned(),
+        }
+    }
+}
+
+/// Answers preflights on every path (200, empty body) and marks actual responses.
+/// Credentials mode is never enabled.
+pub async fn cors(State(origins): State<std::sync::Arc<CorsOrigins>>, request: Request, next: Next) -> Response {
+    let allowed = origins.allow(request.headers().get(header::ORIGIN));
+    let preflight =
+        request.method() == Method::OPTIONS && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response = if preflight {
+        StatusCode::OK.into_response()
+    } else {
+        next.run(request).await
+    };
+    let headers = response.headers_mut();
+    if matches!(*origins, CorsOrigins::List(_)) {
+        headers.append(header::VARY, HeaderValue::from_static("origin"));
+    }
+    let Some(allowed) = allowed else { return response };
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, allowed);
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static(ALLOW_METHODS),
+        );
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static(ALLOW_HEADERS),
+        );
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    } else {
+        headers.insert(
+            header::ACCESS_CONTROL_EXPOSE_HEADERS,
+            HeaderValue::from_static(EXPOSE_HEADERS),
+        );
+    }
+    response
+}

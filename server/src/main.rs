@@ -1,0 +1,39 @@
+//! `certior`: the server binary and its administrative commands.
+
+mod app;
+mod auth;
+mod cli;
+mod clock;
+mod error;
+mod http;
+mod routes;
+mod serve;
+mod settings;
+mod state;
+mod store;
+mod telemetry;
+mod user_cli;
+mod validate;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command {
+        Command::Serve(settings) => match telemetry::init(&settings.log_filter, settings.log_format) {
+            Ok(()) => serve::run(*settings).await,
+            Err(err) => Err(err),
+        },
+        Command::User(command) => user_cli::run(command).await,
+    };
+    match outcome {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! One module per endpoint family; each owns its request and response types.
+
+pub mod auth;
+pub mod docs;
+pub mod health;
+pub mod users;

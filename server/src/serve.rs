@@ -1,0 +1,58 @@
+//! `certior serve`: open the store, bootstrap, listen, and shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+
+use crate::auth::bootstrap_admin;
+use crate::settings::Settings;
+use crate::state::AppState;
+use crate::{app, store};
+
+pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let store = store::open(settings.store.database_url.as_deref(), &settings.store.data_dir).await?;
+    if let (Some(email), Some(password)) = (&settings.bootstrap_admin_email, &settings.bootstrap_admin_password) {
+        bootstrap_admin(store.as_ref(), email, password).await?;
+    }
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+        .await
+        .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
+    let address = listener.local_addr()?;
+    let app = app::router(AppState {
+        store,
+        settings: Arc::new(settings),
+    })?;
+
+    // The one line on stdout: scripts and tests that ask for port 0 read the port from it.
+    println!("certior listening on http://{address}");
+    tracing::info!(%address, "serving");
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM; in-flight requests then finish before the process exits.
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

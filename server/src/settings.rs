@@ -1,0 +1,89 @@
+//! Server settings: each is a `certior serve` flag that falls back to its environment variable
+//! (spec §14), so `certior serve --help` documents them all.
+
+use std::path::PathBuf;
+
+use clap::{ArgAction, Args, ValueEnum};
+
+/// Where the store lives; shared by `serve` and the `user` commands.
+#[derive(Debug, Clone, Args)]
+pub struct StoreSettings {
+    /// Data directory: the SQLite database (certior.db), generated signing key, plugin cache.
+    #[arg(long, env = "CERTIOR_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+
+    /// `postgres://…` selects PostgreSQL; `sqlite://…` that SQLite file; unset: SQLite under the data dir.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Listen address.
+    #[arg(long, env = "CERTIOR_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// TCP port to listen on (0 picks a free one and prints it).
+    #[arg(long, env = "CERTIOR_PORT", default_value_t = 8000)]
+    pub port: u16,
+
+    #[command(flatten)]
+    pub store: StoreSettings,
+
+    /// `false` closes anonymous registration (administrators can still register users).
+    #[arg(long, env = "CERTIOR_OPEN_REGISTRATION", default_value = "true", action = ArgAction::Set,
+          value_parser = bool_setting("CERTIOR_OPEN_REGISTRATION"))]
+    pub open_registration: bool,
+
+    /// Email of the administrator created at first start (with the password below).
+    #[arg(long, env = "CERTIOR_BOOTSTRAP_ADMIN_EMAIL")]
+    pub bootstrap_admin_email: Option<String>,
+
+    /// Password of the bootstrap administrator.
+    #[arg(long, env = "CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", hide_env_values = true)]
+    pub bootstrap_admin_password: Option<String>,
+
+    /// Comma-separated allowed CORS origins, or `*`.
+    #[arg(long, env = "CERTIOR_CORS_ORIGINS", default_value = "*")]
+    pub cors_origins: String,
+
+    /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `certior=debug`).
+    #[arg(long = "log", env = "CERTIOR_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Log format: `human` or `json` (one JSON object per line).
+    #[arg(long, env = "CERTIOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+/// Booleans accept `true`/`false`/`1`/`0` in any case; anything else stops start-up with a
+/// message naming the variable (spec §14).
+fn bool_setting(variable: &'static str) -> impl Fn(&str) -> Result<bool, String> + Clone + Send + Sync + 'static {
+    move |value| match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" => Ok(true),
+        "false" | "0" => Ok(false),
+        _ => Err(format!("{variable} must be true, false, 1 or 0")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_accept_only_the_documented_words() {
+        let parse = bool_setting("CERTIOR_OPEN_REGISTRATION");
+        assert_eq!(parse("TRUE"), Ok(true));
+        assert_eq!(parse("0"), Ok(false));
+        assert_eq!(
+            parse("yes").unwrap_err(),
+            "CERTIOR_OPEN_REGISTRATION must be true, false, 1 or 0"
+        );
+    }
+}

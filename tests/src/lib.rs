@@ -1,0 +1,228 @@
+//! Harness for the end-to-end tests: starts the real `certior serve` binary on a free port with
+//! a temporary data directory and talks to it over HTTP, as clients do.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The `certior` binary next to the test executable (`target/<profile>/certior`), unless
+/// `CERTIOR_BIN` names another. `cargo test --workspace` builds it.
+pub fn certior_bin() -> PathBuf {
+    if let Some(path) = std::env::var_os("CERTIOR_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>/deps");
+    let bin = profile_dir.join(format!("certior{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} is missing: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+/// A running server; killed when dropped.
+pub struct Server {
+    child: Child,
+    pub base_url: String,
+    pub data_dir: PathBuf,
+    _temp: Option<tempfile::TempDir>,
+    env: Vec<(String, String)>,
+}
+
+impl Server {
+    /// A server with a fresh temporary data directory.
+    pub async fn start() -> Server {
+        Self::start_with(&[]).await
+    }
+
+    pub async fn start_with(env: &[(&str, &str)]) -> Server {
+        let temp = tempfile::tempdir().expect("temporary data dir");
+        let data_dir = temp.path().to_path_buf();
+        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut server = Self::spawn(data_dir, env).await;
+        server._temp = Some(temp);
+        server
+    }
+
+    async fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> Server {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("server.log"))
+            .expect("server log file");
+        let mut command = Command::new(certior_bin());
+        command
+            .arg("serve")
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CERTIOR_PORT", "0")
+            .env("CERTIOR_HOST", "127.0.0.1")
+            .env("CERTIOR_DATA_DIR", &data_dir)
+            .env("CERTIOR_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("start certior serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("server printed its address within 60 s")
+            .expect("reading server stdout");
+        let Some(line) = first else {
+            let log = std::fs::read_to_string(data_dir.join("server.log")).unwrap_or_default();
+            panic!("server exited before listening; its log:\n{log}");
+        };
+        let base_url = line.rsplit(' ').next().expect("address").to_string();
+        Server {
+            child,
+            base_url,
+            data_dir,
+            _temp: None,
+            env,
+        }
+    }
+
+    /// Stops the server with SIGTERM and starts it again on the same data directory.
+    pub async fn restart(mut self) -> Server {
+        self.terminate().await;
+        let temp = self._temp.take();
+        let mut server = Self::spawn(self.data_dir.clone(), self.env.clone()).await;
+        server._temp = temp;
+        server
+    }
+
+    /// Graceful stop (SIGTERM); returns the exit status.
+    pub async fn terminate(&mut self) -> std::process::ExitStatus {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
+        }
+        tokio::time::timeout(Duration::from_secs(20), self.child.wait())
+            .await
+            .expect("server stopped within 20 s of SIGTERM")
+            .expect("wait for server")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base_url, path)
+    }
+
+    pub fn client(&self) -> Client {
+        Client {
+            http: reqwest::Client::new(),
+            base_url: self.base_url.clone(),
+        }
+    }
+
+    /// Runs another `certior` subcommand against this server's data directory.
+    pub fn cli(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new(certior_bin())
+            .args(args)
+            .env_clear()
+            .env("CERTIOR_DATA_DIR", &self.data_dir)
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .output()
+            .expect("run certior")
+    }
+}
+
+/// A response: status, headers and the JSON body (`Value::Null` when not JSON).
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn detail(&self) -> &str {
+        self.body["detail"].as_str().unwrap_or_default()
+    }
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub http: reqwest::Client,
+    base_url: String,
+}
+
+impl Client {
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, format!("{}{}", self.base_url, path))
+    }
+
+    pub async fn send(builder: reqwest::RequestBuilder) -> Reply {
+        let response = builder.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("response body");
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    pub async fn get(&self, path: &str, key: Option<&str>) -> Reply {
+        Self::send(with_key(self.request(reqwest::Method::GET, path), key)).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, key: Option<&str>) -> Reply {
+        Self::send(with_key(self.request(reqwest::Method::POST, path).json(body), key)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value, key: Option<&str>) -> Reply {
+        Self::send(with_key(self.request(reqwest::Method::PATCH, path).json(body), key)).await
+    }
+
+    /// Registers a user and returns its first API key.
+    pub async fn register(&self, body: &Value, key: Option<&str>) -> String {
+        let reply = self.post("/api/v1/auth/register", body, key).await;
+        assert_eq!(reply.status, 201, "register {body}: {}", reply.text);
+        reply.body["api_key"].as_str().expect("api_key").to_string()
+    }
+}
+
+fn with_key(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::RequestBuilder {
+    match key {
+        Some(key) => builder.bearer_auth(key),
+        None => builder,
+    }
+}
+
+/// Starts a server whose bootstrap administrator exists and returns it with that admin's key.
+pub async fn server_with_admin() -> (Server, String) {
+    let server = Server::start_with(&[
+        ("CERTIOR_BOOTSTRAP_ADMIN_EMAIL", "Root@Example.com"),
+        ("CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret"),
+    ])
+    .await;
+    let reply = server
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            &serde_json::json!({"email": "root@example.com", "password": "bootstrap-secret"}),
+            None,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "bootstrap admin login: {}", reply.text);
+    let key = reply.body["api_key"].as_str().expect("api_key").to_string();
+    (server, key)
+}
