@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http;
-use crate::routes::{auth, docs, health, users};
+use crate::routes::{auth, compliance, docs, health, trust, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -30,7 +30,9 @@ use crate::state::AppState;
     ),
     servers((url = "http://127.0.0.1:8000", description = "Local development")),
     modifiers(&SecuritySchemes),
-    tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"))
+    tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"),
+        (name = "compliance", description = "Presets: Cedar policies and Wasm plugins"),
+        (name = "trust", description = "Public keys and verification of signed evidence"))
 )]
 struct ApiDoc;
 
@@ -61,6 +63,9 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(users::list_users))
         .routes(routes!(users::update_user))
+        .routes(routes!(compliance::list_presets))
+        .routes(routes!(trust::keys))
+        .routes(routes!(trust::verify))
 }
 
 pub fn router(state: AppState) -> anyhow::Result<Router> {

@@ -22,6 +22,22 @@ pub enum Command {
     /// Manage users directly in the store (bootstrap, recovery).
     #[command(subcommand)]
     User(UserCommand),
+    /// Work with signed certificates offline.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertCommand {
+    /// Verify a certificate (or any signed document) against saved public keys, with no server:
+    /// prints the verification as JSON and exits 0 only when it is valid.
+    Verify {
+        /// The certificate JSON file.
+        file: std::path::PathBuf,
+        /// The keys JSON, as `GET /api/v1/trust/keys` returns it.
+        #[arg(long)]
+        keys: std::path::PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -2,6 +2,7 @@
 
 mod app;
 mod auth;
+mod cert_cli;
 mod cli;
 mod clock;
 mod error;
@@ -28,6 +29,7 @@ async fn main() -> std::process::ExitCode {
             Err(err) => Err(err),
         },
         Command::User(command) => user_cli::run(command).await,
+        Command::Cert(command) => cert_cli::run(command),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use certior::preset::PresetRegistry;
+use certior::signing::SigningKeyring;
 use tokio::net::TcpListener;
 
 use crate::auth::bootstrap_admin;
@@ -11,6 +13,13 @@ use crate::state::AppState;
 use crate::{app, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    let mut presets = PresetRegistry::builtin();
+    if let Some(dir) = &settings.presets_dir {
+        presets = presets
+            .with_directory(dir)
+            .map_err(|err| anyhow::anyhow!("CERTIOR_PRESETS_DIR: {err}"))?;
+    }
+    let keyring = SigningKeyring::load(&settings.store.data_dir, settings.signing_key.as_deref())?;
     let store = store::open(settings.store.database_url.as_deref(), &settings.store.data_dir).await?;
     if let (Some(email), Some(password)) = (&settings.bootstrap_admin_email, &settings.bootstrap_admin_password) {
         bootstrap_admin(store.as_ref(), email, password).await?;
@@ -19,10 +28,13 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
     let address = listener.local_addr()?;
-    let app = app::router(AppState {
+    let state = AppState {
         store,
         settings: Arc::new(settings),
-    })?;
+        presets: Arc::new(presets),
+        keyring: Arc::new(keyring),
+    };
+    let app = app::router(state)?;
 
     // The one line on stdout: scripts and tests that ask for port 0 read the port from it.
     println!("certior listening on http://{address}");

@@ -30,6 +30,16 @@ pub struct Settings {
     #[command(flatten)]
     pub store: StoreSettings,
 
+    /// Directory of preset folders (`<key>/preset.toml`, `policy.cedar`, `*.wasm`) that add to or
+    /// override the built-in presets; an invalid preset stops start-up.
+    #[arg(long, env = "CERTIOR_PRESETS_DIR")]
+    pub presets_dir: Option<PathBuf>,
+
+    /// Ed25519 signing seed: hex or base64 of 32 bytes, or `file:<path>`. Unset: generated once
+    /// and kept (mode 0600) in the data dir.
+    #[arg(long, env = "CERTIOR_SIGNING_KEY", hide_env_values = true)]
+    pub signing_key: Option<String>,
+
     /// `false` closes anonymous registration (administrators can still register users).
     #[arg(long, env = "CERTIOR_OPEN_REGISTRATION", default_value = "true", action = ArgAction::Set,
           value_parser = bool_setting("CERTIOR_OPEN_REGISTRATION"))]

@@ -1,5 +1,8 @@
 use std::sync::Arc;
 
+use certior::preset::PresetRegistry;
+use certior::signing::SigningKeyring;
+
 use crate::settings::Settings;
 use crate::store::Store;
 
@@ -8,4 +11,7 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub settings: Arc<Settings>,
+    pub presets: Arc<PresetRegistry>,
+    /// The server's Ed25519 keys: the active one signs, retired ones stay listed.
+    pub keyring: Arc<SigningKeyring>,
 }

@@ -91,6 +91,15 @@ impl FieldValue for String {
     }
 }
 
+impl FieldValue for Map<String, Value> {
+    fn read(value: &Value, _: bool) -> Result<Self, (&'static str, &'static str)> {
+        value
+            .as_object()
+            .cloned()
+            .ok_or(("dict_type", "Input should be a valid dictionary or object"))
+    }
+}
+
 impl FieldValue for bool {
     fn read(value: &Value, from_text: bool) -> Result<Self, (&'static str, &'static str)> {
         const ERR: (&str, &str) = ("bool_type", "Input should be a valid boolean");

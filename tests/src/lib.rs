@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 /// The `certior` binary next to the test executable (`target/<profile>/certior`), unless
-/// `CERTIOR_BIN` names another. `cargo test --workspace` builds it.
+/// `CERTIOR_BIN` names another. `scripts/test` builds it first.
 pub fn certior_bin() -> PathBuf {
     if let Some(path) = std::env::var_os("CERTIOR_BIN") {
         return PathBuf::from(path);
@@ -20,7 +20,7 @@ pub fn certior_bin() -> PathBuf {
     let bin = profile_dir.join(format!("certior{}", std::env::consts::EXE_SUFFIX));
     assert!(
         bin.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`",
+        "{} is missing: run the tests with scripts/test (it builds the binary first)",
         bin.display()
     );
     bin
