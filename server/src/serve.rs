@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
+use certior::plugin_host::{self, PluginLimits};
 use certior::preset::PresetRegistry;
 use certior::signing::SigningKeyring;
 use tokio::net::TcpListener;
@@ -13,6 +15,15 @@ use crate::state::AppState;
 use crate::{app, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
+    // The plugin host must be configured before any preset loads its modules; compiled modules
+    // are cached under the data dir so a restart does not compile them again.
+    plugin_host::init_shared(PluginLimits {
+        timeout: Duration::from_millis(settings.plugin_timeout_ms),
+        memory_mib: settings.plugin_memory_mib as usize,
+        cache_dir: Some(settings.store.data_dir.join("plugin-cache")),
+        ..PluginLimits::default()
+    })
+    .map_err(|err| anyhow::anyhow!("starting the Wasm plugin host: {err}"))?;
     let mut presets = PresetRegistry::builtin();
     if let Some(dir) = &settings.presets_dir {
         presets = presets

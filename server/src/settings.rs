@@ -35,6 +35,16 @@ pub struct Settings {
     #[arg(long, env = "CERTIOR_PRESETS_DIR")]
     pub presets_dir: Option<PathBuf>,
 
+    /// Deadline per Wasm plugin evaluation, in milliseconds.
+    #[arg(long, env = "CERTIOR_PLUGIN_TIMEOUT_MS", default_value_t = 250,
+          value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub plugin_timeout_ms: u64,
+
+    /// Linear-memory cap per Wasm plugin instance, in MiB.
+    #[arg(long, env = "CERTIOR_PLUGIN_MEMORY_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub plugin_memory_mib: u64,
+
     /// Ed25519 signing seed: hex or base64 of 32 bytes, or `file:<path>`. Unset: generated once
     /// and kept (mode 0600) in the data dir.
     #[arg(long, env = "CERTIOR_SIGNING_KEY", hide_env_values = true)]

@@ -59,7 +59,7 @@ fn guard_check(c: &mut Criterion) {
         now: 1_000.0,
     };
     c.bench_function(
-        "guard_check_hipaa_file_read (capability + cedar + budget + certificate)",
+        "guard_check_hipaa_file_read (capability + cedar + content plugins + budget + certificate)",
         |b| b.iter(|| assert!(matches!(guard.check(black_box(&call)), GuardDecision::Allow { .. }))),
     );
 }

@@ -113,15 +113,15 @@ fn decide(
     action: &str,
     resource: EntityUid,
     context: Vec<(String, RestrictedExpression)>,
-    entities: Vec<Entity>,
+    entities: Result<Vec<Entity>, String>,
 ) -> AuthzAnswer {
     let built = Context::from_pairs(context)
         .map_err(|e| e.to_string())
         .and_then(|ctx| Request::new(principal, uid("Action", action), resource, ctx, None).map_err(|e| e.to_string()))
         .and_then(|req| {
-            Entities::from_entities(entities, None)
+            entities
+                .and_then(|es| Entities::from_entities(es, None).map_err(|e| e.to_string()))
                 .map(|es| (req, es))
-                .map_err(|e| e.to_string())
         });
     let (request, entities) = match built {
         Ok(x) => x,
@@ -176,15 +176,7 @@ pub fn invoke(
     ctx: &InvokeContext<'_>,
     capability: Option<&str>,
 ) -> AuthzAnswer {
-    let entities = match (user_entity(principal), tool_entity(tool)) {
-        (Ok(u), Ok(t)) => vec![u, t],
-        (Err(e), _) | (_, Err(e)) => {
-            return AuthzAnswer {
-                allowed: false,
-                policy_ids: vec![format!("request_error: {e}")],
-            }
-        }
-    };
+    let entities = [user_entity(principal), tool_entity(tool)].into_iter().collect();
     let mut context = vec![
         ("preset".to_owned(), string(preset.key())),
         ("preset_digest".to_owned(), string(preset.digest())),
@@ -213,15 +205,6 @@ pub fn invoke(
 
 /// `request_permission` for one permission string (spec §7.2).
 pub fn request_permission(preset: &Preset, principal: &Principal, permission: &str) -> AuthzAnswer {
-    let user = match user_entity(principal) {
-        Ok(u) => u,
-        Err(e) => {
-            return AuthzAnswer {
-                allowed: false,
-                policy_ids: vec![format!("request_error: {e}")],
-            }
-        }
-    };
     let context = vec![
         ("preset".to_owned(), string(preset.key())),
         ("capability".to_owned(), string(permission)),
@@ -232,7 +215,7 @@ pub fn request_permission(preset: &Preset, principal: &Principal, permission: &s
         "request_permission",
         uid("Permission", permission),
         context,
-        vec![user],
+        user_entity(principal).map(|user| vec![user]),
     )
 }
 
@@ -244,15 +227,7 @@ pub fn flow(
     label: &str,
     destination: &str,
 ) -> AuthzAnswer {
-    let entities = match (user_entity(principal), tool_entity(tool)) {
-        (Ok(u), Ok(t)) => vec![u, t],
-        (Err(e), _) | (_, Err(e)) => {
-            return AuthzAnswer {
-                allowed: false,
-                policy_ids: vec![format!("request_error: {e}")],
-            }
-        }
-    };
+    let entities = [user_entity(principal), tool_entity(tool)].into_iter().collect();
     let context = vec![
         ("preset".to_owned(), string(preset.key())),
         ("label".to_owned(), string(&label.to_lowercase())),
@@ -287,15 +262,9 @@ pub fn run_stage(preset: &Preset, owner: &Principal, stage: &StageRequest<'_>) -
         ]),
         HashSet::new(),
     );
-    let entities = match (user_entity(owner), stage_entity.map_err(|e| e.to_string())) {
-        (Ok(u), Ok(s)) => vec![u, s],
-        (Err(e), _) | (_, Err(e)) => {
-            return AuthzAnswer {
-                allowed: false,
-                policy_ids: vec![format!("request_error: {e}")],
-            }
-        }
-    };
+    let entities = [user_entity(owner), stage_entity.map_err(|e| e.to_string())]
+        .into_iter()
+        .collect();
     let context = vec![
         (
             "upstream_count".to_owned(),

@@ -174,13 +174,7 @@ pub struct DocumentVerification {
 /// Verifies a signed JSON document (certificate or compliance package) against `keys` at time
 /// `now` (seconds since the epoch). `expires_at`, when present, must be in the future.
 pub fn verify_document(document: &Value, keys: &TrustedKeys, now: f64) -> DocumentVerification {
-    let fail = |key_id: Option<String>, reason| DocumentVerification {
-        valid: false,
-        key_id,
-        signature_valid: false,
-        expired: false,
-        reason: Some(reason),
-    };
+    let fail = DocumentVerification::failed;
     let Some(map) = document.as_object() else {
         return fail(None, InvalidReason::Malformed);
     };
@@ -210,20 +204,37 @@ pub fn verify_document(document: &Value, keys: &TrustedKeys, now: f64) -> Docume
         return fail(key_id, InvalidReason::Malformed);
     };
     let signature_valid = public.verify_strict(&bytes, &signature).is_ok();
-    let expired = expires_at.is_some_and(|t| t <= now);
-    let reason = if !signature_valid {
-        Some(InvalidReason::BadSignature)
-    } else if expired {
-        Some(InvalidReason::Expired)
-    } else {
-        None
-    };
-    DocumentVerification {
-        valid: reason.is_none(),
-        key_id,
-        signature_valid,
-        expired,
-        reason,
+    DocumentVerification::checked(key_id, signature_valid, expires_at.is_some_and(|t| t <= now))
+}
+
+impl DocumentVerification {
+    /// A document that could not be checked that far: malformed or signed by an unknown key.
+    pub(crate) fn failed(key_id: Option<String>, reason: InvalidReason) -> Self {
+        Self {
+            valid: false,
+            key_id,
+            signature_valid: false,
+            expired: false,
+            reason: Some(reason),
+        }
+    }
+
+    /// The outcome once the signature and the expiry are known; a bad signature is reported first.
+    pub(crate) fn checked(key_id: Option<String>, signature_valid: bool, expired: bool) -> Self {
+        let reason = if !signature_valid {
+            Some(InvalidReason::BadSignature)
+        } else if expired {
+            Some(InvalidReason::Expired)
+        } else {
+            None
+        };
+        Self {
+            valid: reason.is_none(),
+            key_id,
+            signature_valid,
+            expired,
+            reason,
+        }
     }
 }
 

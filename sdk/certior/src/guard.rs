@@ -103,8 +103,9 @@ pub struct GuardConfig {
     pub token: TokenGrant,
     pub ledger: Arc<BudgetLedger>,
     pub signer: Arc<SigningKeyring>,
-    /// The content stage; `None` until a plugin host exists. A preset with plugins for a hook
-    /// then fails closed on that hook.
+    /// The content stage. `None` runs the preset's own plugins ([`Preset::content_gate`], loaded
+    /// once per preset through the process-wide plugin host); `Some` replaces them, e.g. with a
+    /// [`crate::WasmGate`] loaded through a host of the embedder's own limits.
     pub content: Option<Arc<dyn ContentGate>>,
 }
 
@@ -296,33 +297,32 @@ impl Guard {
         Err(violations)
     }
 
-    /// Asks the content gate about `hook`, or fails closed when plugins exist but no gate does.
+    /// Asks the content gate about `hook`: the configured one, else the preset's own plugins. A
+    /// gate that cannot be loaded fails closed with `plugin_error`.
     fn run_content(&self, hook: Hook, phase: Phase, subject: ContentSubject<'_>, text: &str) -> Option<ContentVerdict> {
-        let plugins: Vec<&str> = self.cfg.preset.plugins_for(hook).map(|p| p.name.as_str()).collect();
-        if plugins.is_empty() {
-            return None;
-        }
+        self.cfg.preset.plugins_for(hook).next()?;
+        let request = ContentRequest {
+            hook,
+            phase,
+            preset: &self.cfg.preset,
+            profile: &self.cfg.profile,
+            subject,
+            text,
+        };
         Some(match &self.cfg.content {
-            Some(gate) => gate.evaluate(&ContentRequest {
-                hook,
-                phase,
-                preset: &self.cfg.preset,
-                profile: &self.cfg.profile,
-                subject,
-                text,
-            }),
-            None => ContentVerdict {
-                action: ContentAction::Deny,
-                violations: vec![Violation::block(
-                    "plugin_error",
-                    phase,
-                    format!(
-                        "plugin_error: no plugin host is configured for plugins [{}]",
-                        plugins.join(", ")
-                    ),
-                    vec![],
-                )],
-                labels: Vec::new(),
+            Some(gate) => gate.evaluate(&request),
+            None => match self.cfg.preset.content_gate() {
+                Ok(gate) => gate.evaluate(&request),
+                Err(message) => ContentVerdict {
+                    action: ContentAction::Deny,
+                    violations: vec![Violation::block(
+                        "plugin_error",
+                        phase,
+                        format!("plugin_error: {message}"),
+                        vec![],
+                    )],
+                    labels: Vec::new(),
+                },
             },
         })
     }
@@ -695,26 +695,45 @@ mod tests {
         }
     }
 
-    fn with_plugin() -> Arc<Preset> {
-        let module = b"\0asm\x01\0\0\0";
+    /// A minimal uploaded preset `tiny`, with `plugins` appended to its manifest.
+    fn preset_t(plugins: &str, files: &[(&str, Vec<u8>)]) -> Arc<Preset> {
         let toml = format!(
-            "{}\n[[plugins]]\nname = \"keywords\"\nfile = \"k.wasm\"\nsha256 = \"{}\"\nhooks = [\"tool_call\", \"content\"]\n",
-            include_str!("../../../presets/hipaa/preset.toml"),
-            crate::canonical::sha256_hex(module)
+            "schema_version = 1\nkey = \"tiny\"\nname = \"Tiny\"\nretention_days = 1\n[permissions]\ndefault = [\"filesystem:read\"]\n{plugins}"
         );
-        let files = BTreeMap::from([
+        let mut bundle = BTreeMap::from([
             ("preset.toml".to_owned(), toml.into_bytes()),
             ("policy.cedar".to_owned(), Vec::new()),
-            ("k.wasm".to_owned(), module.to_vec()),
         ]);
-        Arc::new(load_bundle(&files, "t", PresetSource::Uploaded).unwrap())
+        bundle.extend(files.iter().map(|(name, bytes)| ((*name).to_owned(), bytes.clone())));
+        Arc::new(load_bundle(&bundle, "t", PresetSource::Uploaded).unwrap())
+    }
+
+    /// A preset whose one plugin (`tool_call` and `content`) allows everything.
+    fn with_plugin() -> Arc<Preset> {
+        let answer = r#"{\"action\":\"allow\"}"#;
+        let module = wat::parse_str(format!(
+            r#"(module (memory (export "memory") 1) (data (i32.const 1024) "{answer}")
+                 (func (export "certior_abi_version") (result i32) i32.const 1)
+                 (func (export "certior_alloc") (param i32) (result i32) i32.const 4096)
+                 (func (export "certior_evaluate") (param i32 i32) (result i64) i64.const {}))"#,
+            (1024u64 << 32) | 18
+        ))
+        .unwrap();
+        let entry = format!(
+            "[[plugins]]\nname = \"allow\"\nfile = \"a.wasm\"\nsha256 = \"{}\"\nhooks = [\"tool_call\", \"content\"]\n",
+            crate::canonical::sha256_hex(&module)
+        );
+        preset_t(&entry, &[("a.wasm", module)])
     }
 
     #[test]
-    fn content_stage_runs_only_for_presets_with_plugins_and_fails_closed_without_a_host() {
+    fn a_configured_gate_replaces_the_presets_plugins_and_presets_without_plugins_have_no_content_stage() {
         let c = call(BuiltinTool::FileRead, &["filesystem:read"], json!({"path": "a"}));
-        let no_host = guard_for(with_plugin(), &["filesystem:read"], 10, "admin", None);
-        assert_eq!(codes(&no_host.check(&c)), ["plugin_error"]);
+        let own = guard_for(with_plugin(), &["filesystem:read"], 10, "admin", None);
+        assert!(
+            matches!(own.check(&c), GuardDecision::Allow { .. }),
+            "the preset's own plugin allows"
+        );
         let gated = guard_for(
             with_plugin(),
             &["filesystem:read"],
@@ -728,7 +747,13 @@ mod tests {
         };
         assert_eq!(violations.last().unwrap().code, "output_blocked");
         assert_eq!(labels, ["PHI"]);
-        let plain = guard_for(hipaa(), &["filesystem:read"], 10, "admin", Some(Arc::new(DenyAll)));
+        let plain = guard_for(
+            preset_t("", &[]),
+            &["filesystem:read"],
+            10,
+            "admin",
+            Some(Arc::new(DenyAll)),
+        );
         assert!(
             matches!(plain.check(&c), GuardDecision::Allow { .. }),
             "no plugins, no content stage"

@@ -22,6 +22,7 @@ pub mod signing;
 pub mod token;
 pub mod tools;
 pub mod violation;
+pub mod wasm_gate;
 
 pub use audit::{chain_hash, verify_chain, ChainEvent, ChainVerification, GENESIS_HASH};
 pub use authz::{AuthzAnswer, Principal};
@@ -40,3 +41,4 @@ pub use resolve::{
 pub use signing::{KeyStatus, PublicKeyEntry, SigningKeyError, SigningKeyring};
 pub use token::{verify_token, TokenClaims};
 pub use violation::{Phase, Severity, Violation};
+pub use wasm_gate::WasmGate;

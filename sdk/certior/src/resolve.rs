@@ -437,7 +437,9 @@ mod tests {
     fn effective_is_deduplicated_and_defaults_drop_forbidden_entries() {
         let r = resolve("hipaa", "admin", Some(&["filesystem:read", "filesystem:read"]), None);
         assert_eq!(r.effective_permissions, ["filesystem:read"]);
-        let toml = include_str!("../../../presets/hipaa/preset.toml").replace(
+        // Without its plugins, which this test does not need the modules of.
+        let builtin = include_str!("../../../presets/hipaa/preset.toml");
+        let toml = builtin[..builtin.find("[[plugins]]").unwrap()].replace(
             "forbidden = [\"network:smtp:send:external\"]",
             "forbidden = [\"filesystem:*\"]",
         );

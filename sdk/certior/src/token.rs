@@ -40,13 +40,7 @@ impl SigningKeyring {
 
 /// Verifies a token's signature and expiry at `now`; returns the claims when they parse.
 pub fn verify_token(token: &str, keys: &TrustedKeys, now: f64) -> (DocumentVerification, Option<TokenClaims>) {
-    let fail = |key_id: Option<String>, reason| DocumentVerification {
-        valid: false,
-        key_id,
-        signature_valid: false,
-        expired: false,
-        reason: Some(reason),
-    };
+    let fail = DocumentVerification::failed;
     let parts: Vec<&str> = token.trim().split('.').collect();
     let [header_b64, claims_b64, signature_b64] = parts[..] else {
         return (fail(None, InvalidReason::Malformed), None);
@@ -72,21 +66,8 @@ pub fn verify_token(token: &str, keys: &TrustedKeys, now: f64) -> (DocumentVerif
     let signing_input = format!("{header_b64}.{claims_b64}");
     let signature_valid = public.verify_strict(signing_input.as_bytes(), &signature).is_ok();
     let expired = claims.exp.is_some_and(|exp| (exp as f64) <= now);
-    let reason = if !signature_valid {
-        Some(InvalidReason::BadSignature)
-    } else if expired {
-        Some(InvalidReason::Expired)
-    } else {
-        None
-    };
     (
-        DocumentVerification {
-            valid: reason.is_none(),
-            key_id,
-            signature_valid,
-            expired,
-            reason,
-        },
+        DocumentVerification::checked(key_id, signature_valid, expired),
         Some(claims),
     )
 }

@@ -7,23 +7,7 @@ use super::input::Phase;
 
 /// The violation categories of spec/API.md §6.2. An answer with any other category is
 /// malformed: the host's category policy could not place it.
-pub const CATEGORIES: [&str; 15] = [
-    "controlled_substances",
-    "criminal_planning",
-    "weapons",
-    "harassment",
-    "hate_bias_pii",
-    "profanity",
-    "sexual_content",
-    "threats",
-    "unauthorized_advice",
-    "violence",
-    "prompt_injection",
-    "phi_exposure",
-    "mnpi_leak",
-    "privilege_waiver",
-    "itar_controlled",
-];
+pub use crate::preset::CATEGORIES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

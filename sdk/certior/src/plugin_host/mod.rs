@@ -34,7 +34,7 @@ mod preinit;
 #[cfg(test)]
 mod tests;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use sha2::{Digest, Sha256};
 use wasmtime::{Engine, Module};
@@ -55,6 +55,41 @@ pub struct PluginHost {
     ticker: Arc<Ticker>,
     limits: PluginLimits,
     cache: Option<CompileCache>,
+}
+
+/// The process-wide host: one instance pool and one epoch clock for every preset's plugins.
+static SHARED: OnceLock<Result<PluginHost, PluginHostError>> = OnceLock::new();
+
+/// The process-wide host presets load their plugins through; built on first use with
+/// [`PluginLimits::from_env`] unless [`init_shared`] configured it. A host that cannot be built
+/// is reported to every caller (their presets then cannot run plugins: fail closed).
+pub fn shared() -> Result<&'static PluginHost, PluginHostError> {
+    SHARED
+        .get_or_init(|| {
+            PluginLimits::from_env()
+                .map_err(PluginHostError)
+                .and_then(PluginHost::new)
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Builds the process-wide host with `limits`, e.g. with a `cache_dir` under the server's data
+/// directory so that a restart does not pre-initialize and compile the modules again. It must
+/// run before any preset with plugins is loaded or used; afterwards the host exists already and
+/// this fails rather than silently keeping other limits.
+pub fn init_shared(limits: PluginLimits) -> Result<&'static PluginHost, PluginHostError> {
+    let mut built_here = false;
+    let host = SHARED.get_or_init(|| {
+        built_here = true;
+        PluginHost::new(limits)
+    });
+    if !built_here {
+        return Err(PluginHostError(
+            "the shared plugin host is already running; configure it before loading presets".into(),
+        ));
+    }
+    host.as_ref().map_err(Clone::clone)
 }
 
 impl PluginHost {

@@ -38,6 +38,10 @@ pub enum PresetError {
         expected: String,
         actual: String,
     },
+    #[error("{file}: is not a usable plugin module: {reason}\n  fix: build it against Plugin ABI v1 (spec/API.md §5.6 item 4, §6.1, §16.2), e.g. with sdk/plugin")]
+    InvalidModule { file: String, reason: String },
+    #[error("{file}: the plugin host to check it with is unavailable: {message}\n  fix: correct CERTIOR_PLUGIN_TIMEOUT_MS / CERTIOR_PLUGIN_MEMORY_MIB")]
+    PluginHostUnavailable { file: String, message: String },
     #[error("{file}: is not listed in preset.toml\n  fix: remove the file or list it under [[plugins]]")]
     UnlistedFile { file: String },
     #[error("{file}: preset name `{name}` is already used by preset `{other}`\n  fix: choose another key or alias")]

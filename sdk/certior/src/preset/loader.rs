@@ -12,6 +12,8 @@ use super::manifest::Manifest;
 use super::{Preset, PresetSource};
 use crate::canonical::sha256_hex;
 use crate::cedar::build_policy_set;
+use crate::plugin_host;
+use crate::wasm_gate::WasmGate;
 
 /// The manifest file name inside a preset.
 pub const MANIFEST_FILE: &str = "preset.toml";
@@ -74,6 +76,8 @@ pub fn load_bundle(
         }
     }
 
+    let gate = load_gate(&manifest, &modules, source, &at)?;
+
     let digest = preset_digest(&table, &manifest, policy_bytes).map_err(|e| PresetError::InvalidField {
         file: at(MANIFEST_FILE),
         field: "(document)".into(),
@@ -87,7 +91,35 @@ pub fn load_bundle(
         source,
         modules,
         policies,
+        gate,
     ))
+}
+
+/// Spec §5.6 item 4 through the plugin host: each module compiles, imports only the two
+/// configuration functions, exports the ABI with its signatures and answers ABI version 1. The
+/// check *is* the plugins' load (pre-initialized with their configuration), so its result
+/// becomes the preset's content gate and is not paid for twice. The embedded built-ins skip it
+/// here: their modules are checked when built (`scripts/build-plugins.sh --check`) and by the
+/// tests, and load lazily on first use so that start-up stays cheap.
+fn load_gate(
+    manifest: &Manifest,
+    modules: &BTreeMap<String, Arc<[u8]>>,
+    source: PresetSource,
+    at: &dyn Fn(&str) -> String,
+) -> Result<Option<WasmGate>, PresetError> {
+    if source == PresetSource::Builtin || manifest.plugins.is_empty() {
+        return Ok(None);
+    }
+    let host = plugin_host::shared().map_err(|e| PresetError::PluginHostUnavailable {
+        file: at(&manifest.plugins[0].file),
+        message: e.to_string(),
+    })?;
+    WasmGate::load(manifest, modules, host)
+        .map(Some)
+        .map_err(|e| PresetError::InvalidModule {
+            file: at(&e.file),
+            reason: e.error.cause.to_string(),
+        })
 }
 
 /// Loads the preset stored in directory `dir` (its regular files; sub-directories are not

@@ -10,9 +10,11 @@ mod manifest;
 mod registry;
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use cedar_policy::PolicySet;
+
+use crate::wasm_gate::WasmGate;
 
 pub use builtin::builtin_presets;
 pub use descriptor::{PluginDescriptor, PresetDescriptor};
@@ -42,6 +44,24 @@ pub struct Preset {
     created_at: Option<f64>,
     modules: BTreeMap<String, Arc<[u8]>>,
     policies: PolicySet,
+    gate: GateCell,
+}
+
+/// The preset's loaded plugins, built at most once per preset load and shared by its clones.
+/// Uploaded and directory presets fill it while loading (that load is their module validation);
+/// the built-ins fill it on first use, so a process that never checks content never pays for
+/// pre-initializing their modules. A load failure is kept: every content check then denies.
+#[derive(Clone, Default)]
+struct GateCell(Arc<OnceLock<Result<Arc<WasmGate>, String>>>);
+
+impl std::fmt::Debug for GateCell {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0.get() {
+            None => f.write_str("GateCell(not loaded)"),
+            Some(Ok(gate)) => write!(f, "GateCell({gate:?})"),
+            Some(Err(message)) => write!(f, "GateCell(failed: {message})"),
+        }
+    }
 }
 
 impl Preset {
@@ -52,7 +72,13 @@ impl Preset {
         source: PresetSource,
         modules: BTreeMap<String, Arc<[u8]>>,
         policies: PolicySet,
+        gate: Option<WasmGate>,
     ) -> Self {
+        let cell = GateCell::default();
+        if let Some(gate) = gate {
+            // A fresh cell is empty, so this cannot fail.
+            let _ = cell.0.set(Ok(Arc::new(gate)));
+        }
         Self {
             manifest,
             policy_text,
@@ -62,6 +88,7 @@ impl Preset {
             created_at: None,
             modules,
             policies,
+            gate: cell,
         }
     }
 
@@ -102,6 +129,20 @@ impl Preset {
     /// The verified bytes of the plugin named `name`.
     pub fn module(&self, name: &str) -> Option<&Arc<[u8]>> {
         self.modules.get(name)
+    }
+    /// The content gate running this preset's plugins, loaded through the process-wide
+    /// [`crate::plugin_host::shared`] host on first use if the load did not already do it. The
+    /// error says which plugin failed and why; callers deny with `plugin_error`.
+    pub fn content_gate(&self) -> Result<Arc<WasmGate>, String> {
+        self.gate
+            .0
+            .get_or_init(|| {
+                let host = crate::plugin_host::shared().map_err(|e| e.to_string())?;
+                WasmGate::load(&self.manifest, &self.modules, host)
+                    .map(Arc::new)
+                    .map_err(|e| format!("preset `{}`, {e}", self.key()))
+            })
+            .clone()
     }
     /// The plugins registered for `hook`, in manifest order.
     pub fn plugins_for(&self, hook: Hook) -> impl Iterator<Item = &PluginEntry> {

@@ -57,7 +57,13 @@ fn builtins_carry_the_spec_data() {
     assert!(m.audit.tamper_proof && !m.audit.segregation_of_duties);
     assert_eq!(m.metadata.get("jurisdiction").map(String::as_str), Some("US"));
     assert_eq!(m.content.warn_categories, ["unauthorized_advice"]);
-    assert!(m.plugins.is_empty(), "plugins join with their modules");
+    let names: Vec<&str> = m.plugins.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["pii", "keywords", "secrets"]);
+    assert_eq!(m.plugins[0].config["mode"], "redact");
+    assert_eq!(
+        hipaa.module("keywords").unwrap().len(),
+        include_bytes!("../../../../presets/hipaa/keywords.wasm").len()
+    );
 
     let sox = registry.get("sox").unwrap();
     assert!(sox.manifest().audit.segregation_of_duties);
@@ -265,16 +271,72 @@ fn with_plugin(module: &[u8], sha: &str) -> BTreeMap<String, Vec<u8>> {
     files
 }
 
+/// A module with the ABI v1 exports except those in `without`; it answers `allow`.
+fn abi_module(without: &[&str]) -> Vec<u8> {
+    let export = |name: &str| {
+        if without.contains(&name) {
+            String::new()
+        } else {
+            format!("(export \"{name}\")")
+        }
+    };
+    wat::parse_str(format!(
+        r#"(module (memory {} 1) (data (i32.const 1024) "{{\"action\":\"allow\"}}")
+             (func {} (result i32) i32.const 1)
+             (func {} (param i32) (result i32) i32.const 4096)
+             (func {} (param i32 i32) (result i64) i64.const {}))"#,
+        export("memory"),
+        export("certior_abi_version"),
+        export("certior_alloc"),
+        export("certior_evaluate"),
+        (1024u64 << 32) | 18
+    ))
+    .unwrap()
+}
+
 #[test]
 fn plugins_are_parsed_and_pinned() {
-    let module = b"\0asm\x01\0\0\0";
-    let preset = load(&with_plugin(module, &sha256_hex(module))).unwrap();
+    let module = abi_module(&[]);
+    let preset = load(&with_plugin(&module, &sha256_hex(&module))).unwrap();
     let plugin = &preset.manifest().plugins[0];
     assert_eq!(plugin.hooks, [Hook::Content]);
     assert_eq!(plugin.config["mode"], "redact");
     assert_eq!(preset.module("scan").map(|m| &m[..]), Some(&module[..]));
-    assert_eq!(preset.plugin_digests()["scan"], sha256_hex(module));
+    assert_eq!(preset.plugin_digests()["scan"], sha256_hex(&module));
     assert_eq!(preset.plugins_for(Hook::ToolCall).count(), 0);
+}
+
+#[test]
+fn modules_must_meet_the_abi() {
+    let module = abi_module(&["certior_evaluate"]);
+    let err = load(&with_plugin(&module, &sha256_hex(&module))).unwrap_err();
+    assert_eq!(
+        err,
+        PresetError::InvalidModule {
+            file: "up/scan.wasm".into(),
+            reason: "missing export `certior_evaluate`".into()
+        }
+    );
+    assert!(err
+        .to_string()
+        .starts_with("up/scan.wasm: is not a usable plugin module: missing export `certior_evaluate`"));
+
+    let importing = wat::parse_str(
+        r#"(module (import "env" "clock" (func)) (memory (export "memory") 1)
+             (func (export "certior_abi_version") (result i32) i32.const 1)
+             (func (export "certior_alloc") (param i32) (result i32) i32.const 0)
+             (func (export "certior_evaluate") (param i32 i32) (result i64) i64.const 0))"#,
+    )
+    .unwrap();
+    let err = load(&with_plugin(&importing, &sha256_hex(&importing))).unwrap_err();
+    assert!(err.to_string().contains("forbidden import `env.clock`"), "{err}");
+
+    let garbage = b"\0asm\x01\0\0\0garbage";
+    let err = load(&with_plugin(garbage, &sha256_hex(garbage))).unwrap_err();
+    assert!(
+        matches!(&err, PresetError::InvalidModule { file, reason } if file == "up/scan.wasm" && reason.starts_with("invalid module")),
+        "{err}"
+    );
 }
 
 #[test]
@@ -315,8 +377,9 @@ fn directory_presets_override_and_add() {
     let root = tempfile::tempdir().unwrap();
     let hipaa = root.path().join("hipaa");
     std::fs::create_dir(&hipaa).unwrap();
-    let toml =
-        include_str!("../../../../presets/hipaa/preset.toml").replace("retention_days = 2190", "retention_days = 7");
+    // Without its plugins, so that the override needs no modules beside it.
+    let builtin = include_str!("../../../../presets/hipaa/preset.toml");
+    let toml = builtin[..builtin.find("[[plugins]]").unwrap()].replace("retention_days = 2190", "retention_days = 7");
     std::fs::write(hipaa.join(MANIFEST_FILE), toml).unwrap();
     std::fs::write(hipaa.join(POLICY_FILE), "").unwrap();
     let acme = root.path().join("acme");
