@@ -1,14 +1,12 @@
 //! Engine benchmarks: `cargo bench -p certior` (results in docs/benchmarks.md).
 
-use std::sync::Arc;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
-use certior::authz::Principal;
-use certior::budget::BudgetLedger;
 use certior::certificate::{verify_document, CertificateContent, TrustedKeys};
 use certior::content::serialize_tool_input;
-use certior::guard::{Guard, GuardConfig, GuardDecision, TokenGrant, ToolCall};
+use certior::guard::{GuardDecision, ToolCall};
 use certior::preset::PresetRegistry;
-use certior::profile::{build_profile, compose_with_preset, ProfileRequest};
 use certior::resolve::{resolve_permissions, ResolutionRequest};
 use certior::signing::SigningKeyring;
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
@@ -16,34 +14,15 @@ use serde_json::json;
 
 fn guard_check(c: &mut Criterion) {
     let preset = PresetRegistry::builtin().get("hipaa").unwrap();
-    let profile = compose_with_preset(
-        &build_profile(&ProfileRequest {
-            text: "Patient intake notes",
-            ..Default::default()
-        }),
-        &preset,
-    );
-    let guard = Guard::new(GuardConfig {
+    let guard = support::guard(
         preset,
-        profile,
-        execution_id: "exec-1".into(),
-        principal: Principal {
-            user_id: "user-1".into(),
-            role: "admin".into(),
-        },
-        token: TokenGrant {
-            token_id: "tok-1".into(),
-            permissions: vec![
-                "database:read:patient_data".into(),
-                "document:write:reports".into(),
-                "filesystem:read".into(),
-            ],
-            expires_at: None,
-        },
-        ledger: Arc::new(BudgetLedger::new(i64::MAX / 2, 0)),
-        signer: Arc::new(SigningKeyring::from_seed([1u8; 32], 0.0)),
-        content: None,
-    });
+        &[
+            "database:read:patient_data",
+            "document:write:reports",
+            "filesystem:read",
+        ],
+        i64::MAX / 2,
+    );
     let args = json!({"path": "notes/a.txt"});
     let call = ToolCall {
         step_index: 0,

@@ -2,49 +2,20 @@
 //! each built-in preset's modules from `presets/`, loaded once per preset, judging tool inputs
 //! and outputs; and a broken plugin failing closed without disturbing other calls.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use certior::authz::Principal;
-use certior::budget::BudgetLedger;
 use certior::content::serialize_tool_input;
-use certior::guard::{Guard, GuardConfig, GuardDecision, OutputDecision, TokenGrant, ToolCall};
+use certior::guard::{GuardDecision, OutputDecision, ToolCall};
 use certior::preset::{load_bundle, Preset, PresetRegistry, PresetSource};
-use certior::profile::{build_profile, compose_with_preset, ProfileRequest};
-use certior::signing::SigningKeyring;
 use certior::tools::BuiltinTool;
 use certior::{Phase, Severity, Violation};
 use serde_json::{json, Value};
 
 fn builtin(key: &str) -> Arc<Preset> {
     PresetRegistry::builtin().get(key).unwrap()
-}
-
-fn guard(preset: Arc<Preset>, permissions: &[&str]) -> Guard {
-    let profile = compose_with_preset(
-        &build_profile(&ProfileRequest {
-            text: "Patient intake notes",
-            ..Default::default()
-        }),
-        &preset,
-    );
-    Guard::new(GuardConfig {
-        preset,
-        profile,
-        execution_id: "exec-1".into(),
-        principal: Principal {
-            user_id: "user-1".into(),
-            role: "admin".into(),
-        },
-        token: TokenGrant {
-            token_id: "tok-1".into(),
-            permissions: permissions.iter().map(|p| (*p).to_owned()).collect(),
-            expires_at: None,
-        },
-        ledger: Arc::new(BudgetLedger::new(1_000, 0)),
-        signer: Arc::new(SigningKeyring::from_seed([7u8; 32], 0.0)),
-        content: None,
-    })
 }
 
 fn call(tool: BuiltinTool, capability: &str, args: Value) -> ToolCall {
@@ -87,7 +58,11 @@ fn codes(violations: &[Violation]) -> Vec<&str> {
 
 #[test]
 fn hipaa_denies_an_ssn_in_a_tool_input_and_redacts_it_in_an_output() {
-    let guard = guard(builtin("hipaa"), &["filesystem:read", "filesystem:write:reports"]);
+    let guard = support::guard(
+        builtin("hipaa"),
+        &["filesystem:read", "filesystem:write:reports"],
+        1_000,
+    );
     let write = call(
         BuiltinTool::FileWrite,
         "filesystem:write:reports",
@@ -123,7 +98,7 @@ fn hipaa_denies_an_ssn_in_a_tool_input_and_redacts_it_in_an_output() {
 
 #[test]
 fn hipaa_phi_keywords_block_and_redaction_does_not_neutralise_them() {
-    let guard = guard(builtin("hipaa"), &["filesystem:read"]);
+    let guard = support::guard(builtin("hipaa"), &["filesystem:read"], 1_000);
     let violations = denied(guard.check(&read("notes/diagnosis.txt")));
     assert_eq!(codes(&violations), ["phi_keyword"]);
     assert_eq!(violations[0].message, "Blocked keyword: diagnosis");
@@ -138,7 +113,7 @@ fn hipaa_phi_keywords_block_and_redaction_does_not_neutralise_them() {
 
 #[test]
 fn sox_blocks_mnpi_keywords_and_patterns() {
-    let guard = guard(builtin("sox"), &["filesystem:read"]);
+    let guard = support::guard(builtin("sox"), &["filesystem:read"], 1_000);
     let (violations, labels) = blocked(guard.check_output(
         &read("q3.txt"),
         "This is insider information about unreleased earnings; MNPI",
@@ -166,7 +141,7 @@ fn sox_blocks_mnpi_keywords_and_patterns() {
 
 #[test]
 fn legal_privilege_blocks_privilege_markers() {
-    let guard = guard(builtin("legal"), &["filesystem:read"]);
+    let guard = support::guard(builtin("legal"), &["filesystem:read"], 1_000);
     let (violations, labels) =
         blocked(guard.check_output(&read("case/memo.txt"), "Attorney-client memo on case strategy"));
     assert_eq!(
@@ -181,7 +156,7 @@ fn legal_privilege_blocks_privilege_markers() {
 
 #[test]
 fn default_blocks_pii_and_secrets_without_redacting() {
-    let guard = guard(builtin("default"), &["*"]);
+    let guard = support::guard(builtin("default"), &["*"], 1_000);
     let violations = denied(guard.check(&read("people/555-123-4567.txt")));
     assert_eq!(codes(&violations), ["pii_detected"]);
     let (violations, _) = blocked(guard.check_output(&read("a.txt"), "mail a@b.com, key AKIAIOSFODNN7EXAMPLE"));
@@ -204,7 +179,7 @@ fn clean_text_passes_every_builtin() {
         ("legal_privilege", "filesystem:read"),
         ("default", "*"),
     ] {
-        let guard = guard(builtin(key), &[permission]);
+        let guard = support::guard(builtin(key), &[permission], 1_000);
         let c = read("notes/weekly.txt");
         let GuardDecision::Allow { labels, warnings, .. } = guard.check(&c) else {
             panic!("{key}: clean input denied")
@@ -252,7 +227,7 @@ fn fragile_preset() -> Arc<Preset> {
 
 #[test]
 fn a_broken_plugin_denies_its_call_and_other_calls_keep_working() {
-    let guard = guard(fragile_preset(), &["filesystem:read"]);
+    let guard = support::guard(fragile_preset(), &["filesystem:read"], 1_000);
     assert!(matches!(guard.check(&read("a.txt")), GuardDecision::Allow { .. }));
     let violations = denied(guard.check(&read(&"long/".repeat(100))));
     assert_eq!(codes(&violations), ["plugin_error"]);
@@ -264,6 +239,6 @@ fn a_broken_plugin_denies_its_call_and_other_calls_keep_working() {
         v.message
     );
     assert!(matches!(guard.check(&read("b.txt")), GuardDecision::Allow { .. }));
-    let hipaa = self::guard(builtin("hipaa"), &["filesystem:read"]);
+    let hipaa = support::guard(builtin("hipaa"), &["filesystem:read"], 1_000);
     assert!(matches!(hipaa.check(&read("b.txt")), GuardDecision::Allow { .. }));
 }
