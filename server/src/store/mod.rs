@@ -101,7 +101,6 @@ pub struct Page {
 #[derive(Debug, Clone)]
 pub struct KeyOwner {
     pub key_id: String,
-    pub key_sha256: String,
     pub user: User,
 }
 

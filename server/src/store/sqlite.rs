@@ -259,7 +259,7 @@ impl Store for SqliteStore {
 
     async fn key_owner(&self, key_sha256: &str) -> StoreResult<Option<KeyOwner>> {
         let sql = format!(
-            "SELECT k.id AS key_id, k.key_sha256, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id \
+            "SELECT k.id AS key_id, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.key_sha256 = ? AND k.revoked_at IS NULL"
         );
         let row = sqlx::query(&sql)
@@ -270,7 +270,6 @@ impl Store for SqliteStore {
         row.map(|row| {
             Ok(KeyOwner {
                 key_id: row.try_get("key_id")?,
-                key_sha256: row.try_get("key_sha256")?,
                 user: user_from_row(&row)?,
             })
         })
