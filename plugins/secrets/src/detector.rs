@@ -1,7 +1,6 @@
-//! Finding secrets in text: a one-pass screen, then the located and checked matches.
+//! Finding secrets in text: every type's matches, then each match's check.
 
-use certior_plugin::{ascii_pattern, Span};
-use regex::{Regex, RegexSet};
+use certior_plugin::{ascii_pattern, PatternSet, Span};
 
 use crate::rules::{Check, SecretType, SECRET_TYPES};
 
@@ -15,35 +14,31 @@ pub struct Found {
 
 /// The compiled patterns. Built once, in `certior_init`, so that evaluation never compiles.
 pub struct Detector {
-    /// All patterns in `SECRET_TYPES` order: one scan for clean text, and which types to locate.
-    screen: RegexSet,
-    regexes: Vec<Regex>,
+    /// All patterns, in `SECRET_TYPES` order.
+    patterns: PatternSet,
 }
 
 impl Detector {
     pub fn new() -> Result<Detector, String> {
         let patterns: Vec<String> = SECRET_TYPES.iter().map(|t| ascii_pattern(t.pattern)).collect();
-        let screen = RegexSet::new(&patterns).map_err(|e| e.to_string())?;
-        let regexes = patterns
-            .iter()
-            .map(|p| Regex::new(p).map_err(|e| e.to_string()))
-            .collect::<Result<Vec<Regex>, String>>()?;
-        Ok(Detector { screen, regexes })
+        Ok(Detector { patterns: PatternSet::new(&patterns)? })
     }
 
     /// Every accepted match, grouped by type in `SECRET_TYPES` order, each group in text order.
     pub fn scan(&self, text: &str) -> Vec<Found> {
-        let hits = self.screen.matches(text);
-        let mut found = Vec::new();
-        for index in hits.iter() {
-            let kind: &SecretType = &SECRET_TYPES[index];
-            for m in self.regexes[index].find_iter(text) {
-                if kind.check == Check::NotHex && m.as_str().bytes().all(|b| b.is_ascii_hexdigit()) {
-                    continue;
+        let mut matches = self.patterns.find_all(text);
+        // Stable: each type's matches stay in text order.
+        matches.sort_by_key(|m| m.pattern);
+        matches
+            .into_iter()
+            .filter_map(|m| {
+                let kind: &SecretType = &SECRET_TYPES[m.pattern];
+                let matched = &text[m.span.start..m.span.end];
+                if kind.check == Check::NotHex && matched.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return None;
                 }
-                found.push(Found { kind: kind.name, span: Span::new(m.start(), m.end()) });
-            }
-        }
-        found
+                Some(Found { kind: kind.name, span: m.span })
+            })
+            .collect()
     }
 }

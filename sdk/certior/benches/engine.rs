@@ -4,42 +4,77 @@
 mod support;
 
 use certior::certificate::{verify_document, CertificateContent, TrustedKeys};
-use certior::content::serialize_tool_input;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
 use certior::guard::{GuardDecision, ToolCall};
-use certior::preset::PresetRegistry;
+use certior::preset::{load_bundle, Preset, PresetRegistry, PresetSource};
 use certior::resolve::{resolve_permissions, ResolutionRequest};
 use certior::signing::SigningKeyring;
-use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use certior::tools::BuiltinTool;
+use criterion::{black_box, criterion_group, criterion_main, BatchSize, Criterion};
 use serde_json::json;
 
+/// `hipaa` as shipped, minus its `[[plugins]]`: the same permissions, Cedar policies, flow rules
+/// and budget, with no content stage. It isolates what the Guard itself costs; the content stage
+/// is measured in `benches/plugins.rs`.
+fn hipaa_rules_only() -> Arc<Preset> {
+    let manifest = include_str!("../../../presets/hipaa/preset.toml");
+    let without_plugins = &manifest[..manifest.find("[[plugins]]").expect("hipaa has plugins")];
+    let files = BTreeMap::from([
+        ("preset.toml".to_owned(), without_plugins.as_bytes().to_vec()),
+        (
+            "policy.cedar".to_owned(),
+            include_bytes!("../../../presets/hipaa/policy.cedar").to_vec(),
+        ),
+    ]);
+    Arc::new(load_bundle(&files, "hipaa-rules-only", PresetSource::Uploaded).unwrap())
+}
+
+fn file_read() -> ToolCall {
+    support::call(BuiltinTool::FileRead, "filesystem:read", json!({"path": "notes/a.txt"}))
+}
+
+const HIPAA_TOKEN: [&str; 3] = [
+    "database:read:patient_data",
+    "document:write:reports",
+    "filesystem:read",
+];
+
 fn guard_check(c: &mut Criterion) {
-    let preset = PresetRegistry::builtin().get("hipaa").unwrap();
-    let guard = support::guard(
-        preset,
-        &[
-            "database:read:patient_data",
-            "document:write:reports",
-            "filesystem:read",
-        ],
+    let call = file_read();
+    let rules = hipaa_rules_only();
+    c.bench_function(
+        "guard_admit_hipaa_rules_file_read_first_call (token + capability + cedar + flow + budget)",
+        |b| {
+            b.iter_batched(
+                || support::guard(rules.clone(), &HIPAA_TOKEN, i64::MAX / 2),
+                |guard| guard.admit(black_box(&call)).unwrap(),
+                BatchSize::SmallInput,
+            )
+        },
+    );
+    let rules_only = support::guard(rules, &HIPAA_TOKEN, i64::MAX / 2);
+    c.bench_function(
+        "guard_admit_hipaa_rules_file_read_repeat (same, the Cedar answer reused)",
+        |b| b.iter(|| rules_only.admit(black_box(&call)).unwrap()),
+    );
+    c.bench_function("guard_check_hipaa_rules_file_read (admit + certificate)", |b| {
+        b.iter(|| {
+            assert!(matches!(
+                rules_only.check(black_box(&call)),
+                GuardDecision::Allow { .. }
+            ))
+        })
+    });
+    let hipaa = support::guard(
+        PresetRegistry::builtin().get("hipaa").unwrap(),
+        &HIPAA_TOKEN,
         i64::MAX / 2,
     );
-    let args = json!({"path": "notes/a.txt"});
-    let call = ToolCall {
-        step_index: 0,
-        tool: "file_read".into(),
-        input_text: serialize_tool_input("file_read", &args),
-        args,
-        capabilities: vec!["filesystem:read".into()],
-        cost_cents: 1,
-        destination: None,
-        approval_categories: vec![],
-        input_labels: vec![],
-        output_label: None,
-        now: 1_000.0,
-    };
     c.bench_function(
-        "guard_check_hipaa_file_read (capability + cedar + content plugins + budget + certificate)",
-        |b| b.iter(|| assert!(matches!(guard.check(black_box(&call)), GuardDecision::Allow { .. }))),
+        "guard_check_hipaa_file_read (admit with the hipaa plugins on the tool input + certificate)",
+        |b| b.iter(|| assert!(matches!(hipaa.check(black_box(&call)), GuardDecision::Allow { .. }))),
     );
 }
 

@@ -133,9 +133,10 @@ fn decide(
         }
     };
     static AUTHORIZER: OnceLock<Authorizer> = OnceLock::new();
-    let response = AUTHORIZER
-        .get_or_init(Authorizer::new)
-        .is_authorized(&request, preset.policies(), &entities);
+    let response =
+        AUTHORIZER
+            .get_or_init(Authorizer::new)
+            .is_authorized(&request, preset.policies_for(action), &entities);
     let diagnostics = response.diagnostics();
     let failed: Vec<String> = diagnostics
         .errors()

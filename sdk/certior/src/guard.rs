@@ -15,10 +15,14 @@ use crate::canonical::{canonical_bytes, sha256_digest};
 use crate::capability::covered;
 use crate::cedar::BASE_PERMIT_PREFIX;
 use crate::certificate::{Certificate, CertificateContent};
-use crate::content::{ContentAction, ContentGate, ContentRequest, ContentSubject, ContentVerdict};
+use crate::content::{
+    serialize_tool_input, ContentAction, ContentGate, ContentRequest, ContentSubject, ContentVerdict,
+};
+use crate::decision_cache::InvokeCache;
 use crate::preset::{Hook, Preset};
 use crate::profile::VerificationProfile;
 use crate::signing::SigningKeyring;
+use crate::tools::BuiltinTool;
 use crate::violation::{Phase, Severity, Violation};
 
 /// The properties a tool-call certificate proves (spec §11.3).
@@ -59,6 +63,27 @@ pub struct ToolCall {
     pub now: f64,
 }
 
+impl ToolCall {
+    /// A call of a built-in tool at step 0: cost, destination and approval categories are the
+    /// tool's own (spec §7.6) and the input text is what `tool_call` plugins see (§6.9). Labels
+    /// are left empty for the caller to add.
+    pub fn builtin(tool: BuiltinTool, capabilities: Vec<String>, args: Value, now: f64) -> ToolCall {
+        ToolCall {
+            step_index: 0,
+            tool: tool.name().into(),
+            input_text: serialize_tool_input(tool.name(), &args),
+            args,
+            capabilities,
+            cost_cents: tool.cost_cents(),
+            destination: tool.destination().map(str::to_owned),
+            approval_categories: tool.approval_categories().iter().map(|c| (*c).to_owned()).collect(),
+            input_labels: Vec::new(),
+            output_label: None,
+            now,
+        }
+    }
+}
+
 /// The Guard's answer to a call.
 #[derive(Debug, Clone, PartialEq)]
 pub enum GuardDecision {
@@ -72,6 +97,17 @@ pub enum GuardDecision {
     Deny {
         violations: Vec<Violation>,
     },
+}
+
+/// An admitted call (stages 2–7 passed, cost reserved), before its certificate.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Admission {
+    /// The non-built-in Cedar permits that applied, sorted.
+    pub policy_ids: Vec<String>,
+    /// Labels found in the input by plugins.
+    pub labels: Vec<String>,
+    /// Non-blocking (`warn`) violations.
+    pub warnings: Vec<Violation>,
 }
 
 /// The output stage's answer (spec §7.5 stage 8, §6.9).
@@ -113,6 +149,7 @@ pub struct GuardConfig {
 pub struct Guard {
     cfg: GuardConfig,
     revoked: AtomicBool,
+    invoke_answers: InvokeCache,
     plugin_digests: BTreeMap<String, String>,
 }
 
@@ -124,6 +161,7 @@ impl Guard {
     pub fn new(cfg: GuardConfig) -> Self {
         let plugin_digests = cfg.preset.plugin_digests();
         Self {
+            invoke_answers: InvokeCache::for_preset(&cfg.preset),
             cfg,
             revoked: AtomicBool::new(false),
             plugin_digests,
@@ -146,8 +184,34 @@ impl Guard {
 
     /// Stages 2–7 of spec §7.5, then the certificate.
     pub fn check(&self, call: &ToolCall) -> GuardDecision {
+        let admission = match self.admit(call) {
+            Ok(admission) => admission,
+            Err(violations) => return deny(violations),
+        };
+        match self.certificate(call, admission.policy_ids) {
+            Ok(certificate) => GuardDecision::Allow {
+                certificate: Box::new(certificate),
+                labels: admission.labels,
+                warnings: admission.warnings,
+            },
+            Err(message) => {
+                self.cfg.ledger.refund(call.cost_cents);
+                deny(vec![Violation::block(
+                    "certificate_error",
+                    Phase::Budget,
+                    message,
+                    vec![],
+                )])
+            }
+        }
+    }
+
+    /// Stages 2–7 of spec §7.5 without the certificate: the decision, and on an allow the cost
+    /// reserved in the ledger. [`Guard::check`] is this plus the signed certificate; callers that
+    /// admit a call without certifying it must [`Guard::refund`] it if it does not run.
+    pub fn admit(&self, call: &ToolCall) -> Result<Admission, Vec<Violation>> {
         if let Some(v) = self.token_stage(call) {
-            return deny(vec![v]);
+            return Err(vec![v]);
         }
         let missing: Vec<Violation> = call
             .capabilities
@@ -163,7 +227,7 @@ impl Guard {
             })
             .collect();
         if !missing.is_empty() {
-            return deny(missing);
+            return Err(missing);
         }
         let tool = ToolResource {
             name: &call.tool,
@@ -171,42 +235,25 @@ impl Guard {
             destination: call.destination.as_deref(),
             approval_categories: &call.approval_categories,
         };
-        let permit_ids = match self.authorization_stage(call, &tool) {
-            Ok(ids) => ids,
-            Err(violations) => return deny(violations),
-        };
-        let (labels, warnings) = match self.input_content_stage(call) {
-            Ok(found) => found,
-            Err(violations) => return deny(violations),
-        };
+        let policy_ids = self.authorization_stage(call, &tool)?;
+        let (labels, warnings) = self.input_content_stage(call)?;
         let flow = self.flow_stage(call, &tool, &labels);
         if !flow.is_empty() {
-            return deny(flow);
+            return Err(flow);
         }
         if let Err(e) = self.cfg.ledger.reserve(call.cost_cents) {
-            return deny(vec![Violation::block(
+            return Err(vec![Violation::block(
                 "budget_exceeded",
                 Phase::Budget,
                 e.to_string(),
                 vec![],
             )]);
         }
-        match self.certificate(call, permit_ids) {
-            Ok(certificate) => GuardDecision::Allow {
-                certificate: Box::new(certificate),
-                labels,
-                warnings,
-            },
-            Err(message) => {
-                self.cfg.ledger.refund(call.cost_cents);
-                deny(vec![Violation::block(
-                    "certificate_error",
-                    Phase::Budget,
-                    message,
-                    vec![],
-                )])
-            }
-        }
+        Ok(Admission {
+            policy_ids,
+            labels,
+            warnings,
+        })
     }
 
     fn token_stage(&self, call: &ToolCall) -> Option<Violation> {
@@ -256,7 +303,9 @@ impl Guard {
         let one = [None];
         let caps: Vec<Option<&str>> = call.capabilities.iter().map(|c| Some(c.as_str())).collect();
         for cap in if caps.is_empty() { &one[..] } else { &caps[..] } {
-            let answer = authz::invoke(preset, &self.cfg.principal, tool, &ctx, *cap);
+            let answer = self.invoke_answers.answer(tool, *cap, || {
+                authz::invoke(preset, &self.cfg.principal, tool, &ctx, *cap)
+            });
             let target = if answer.allowed { &mut permits } else { &mut forbids };
             for id in answer.policy_ids {
                 if !target.contains(&id) {
@@ -478,10 +527,8 @@ impl Guard {
 mod tests {
     use super::*;
     use crate::certificate::{verify_document, TrustedKeys};
-    use crate::content::serialize_tool_input;
     use crate::preset::{load_bundle, PresetRegistry, PresetSource};
     use crate::profile::{build_profile, compose_with_preset, ProfileRequest};
-    use crate::tools::BuiltinTool;
 
     fn guard_for(
         preset: Arc<Preset>,
@@ -521,19 +568,12 @@ mod tests {
     }
 
     fn call(tool: BuiltinTool, capabilities: &[&str], args: Value) -> ToolCall {
-        ToolCall {
-            step_index: 0,
-            tool: tool.name().into(),
-            input_text: serialize_tool_input(tool.name(), &args),
+        ToolCall::builtin(
+            tool,
+            capabilities.iter().map(|c| (*c).to_owned()).collect(),
             args,
-            capabilities: capabilities.iter().map(|c| (*c).to_owned()).collect(),
-            cost_cents: tool.cost_cents(),
-            destination: tool.destination().map(str::to_owned),
-            approval_categories: tool.approval_categories().iter().map(|c| (*c).to_owned()).collect(),
-            input_labels: Vec::new(),
-            output_label: None,
-            now: 1_000.0,
-        }
+            1_000.0,
+        )
     }
 
     fn codes(decision: &GuardDecision) -> Vec<String> {

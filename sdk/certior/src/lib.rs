@@ -13,6 +13,7 @@ pub mod capability;
 pub mod cedar;
 pub mod certificate;
 pub mod content;
+mod decision_cache;
 pub mod guard;
 pub mod plugin_host;
 pub mod preset;
@@ -32,7 +33,7 @@ pub use certificate::{
     verify_document, Certificate, CertificateContent, DocumentVerification, InvalidReason, TrustedKeys,
 };
 pub use content::{ContentAction, ContentGate, ContentRequest, ContentSubject, ContentVerdict};
-pub use guard::{Guard, GuardConfig, GuardDecision, OutputDecision, TokenGrant, ToolCall};
+pub use guard::{Admission, Guard, GuardConfig, GuardDecision, OutputDecision, TokenGrant, ToolCall};
 pub use preset::{Preset, PresetDescriptor, PresetError, PresetRegistry, PresetSource};
 pub use profile::{build_profile, compose_with_preset, ProfileRequest, StageRole, TaskClass, VerificationProfile};
 pub use resolve::{

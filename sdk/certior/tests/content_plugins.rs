@@ -7,35 +7,18 @@ mod support;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use certior::content::serialize_tool_input;
 use certior::guard::{GuardDecision, OutputDecision, ToolCall};
 use certior::preset::{load_bundle, Preset, PresetRegistry, PresetSource};
 use certior::tools::BuiltinTool;
 use certior::{Phase, Severity, Violation};
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn builtin(key: &str) -> Arc<Preset> {
     PresetRegistry::builtin().get(key).unwrap()
 }
 
-fn call(tool: BuiltinTool, capability: &str, args: Value) -> ToolCall {
-    ToolCall {
-        step_index: 0,
-        tool: tool.name().into(),
-        input_text: serialize_tool_input(tool.name(), &args),
-        args,
-        capabilities: vec![capability.to_owned()],
-        cost_cents: tool.cost_cents(),
-        destination: tool.destination().map(str::to_owned),
-        approval_categories: tool.approval_categories().iter().map(|c| (*c).to_owned()).collect(),
-        input_labels: Vec::new(),
-        output_label: None,
-        now: 1_000.0,
-    }
-}
-
 fn read(path: &str) -> ToolCall {
-    call(BuiltinTool::FileRead, "filesystem:read", json!({ "path": path }))
+    support::call(BuiltinTool::FileRead, "filesystem:read", json!({ "path": path }))
 }
 
 fn denied(decision: GuardDecision) -> Vec<Violation> {
@@ -63,7 +46,7 @@ fn hipaa_denies_an_ssn_in_a_tool_input_and_redacts_it_in_an_output() {
         &["filesystem:read", "filesystem:write:reports"],
         1_000,
     );
-    let write = call(
+    let write = support::call(
         BuiltinTool::FileWrite,
         "filesystem:write:reports",
         json!({"path": "reports/a.txt", "content": "SSN 123-45-6789"}),

@@ -16,8 +16,9 @@
 //! `config` on first use.
 //!
 //! Helpers for the usual chores: [`Span`] (byte ranges, merging), [`redact`] with the
-//! `[REDACTED-<ENTITY>]` token format, [`luhn_valid`] for card numbers, and
-//! [`ascii_pattern`] to give regular expressions ASCII digit and word-boundary semantics.
+//! `[REDACTED-<ENTITY>]` token format, [`luhn_valid`] for card numbers, [`ascii_pattern`] to
+//! give regular expressions ASCII digit and word-boundary semantics, and [`PatternSet`] to
+//! locate the matches of many regular expressions in about one pass over the text.
 //!
 //! # Example
 //!
@@ -76,6 +77,7 @@ mod export;
 mod input;
 mod luhn;
 mod normalize;
+mod pattern_set;
 mod plugin;
 mod redact;
 mod span;
@@ -85,6 +87,7 @@ pub use category::Category;
 pub use input::{Hook, Input, Phase, Profile, Subject};
 pub use luhn::luhn_valid;
 pub use normalize::ascii_pattern;
+pub use pattern_set::{PatternMatch, PatternSet};
 pub use plugin::Plugin;
 pub use redact::{redact, redaction_token, Finding};
 pub use span::Span;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use super::limits::PluginLimits;
 
@@ -13,9 +13,19 @@ use super::limits::PluginLimits;
 /// within a few percent, long enough that the clock thread costs nothing.
 pub(crate) const TICK: Duration = Duration::from_millis(5);
 
-/// Memory a pool slot keeps mapped between instances (reset with memset instead of being
-/// returned to the kernel): a fresh instance then costs microseconds, not page faults.
-const KEEP_RESIDENT_BYTES: usize = 2 << 20;
+/// Memory a pool slot keeps mapped between instances instead of returning it to the kernel, so
+/// that a fresh instance does not pay a page fault for every page it touches (measured here:
+/// ~3 µs a fault, 45–65 faults per evaluation of a built-in plugin). With `PAGEMAP_SCAN`
+/// (Linux 6.7+) only the pages an evaluation wrote are copied back from the snapshot, so the
+/// budget can be large; without it the whole budget is reset with memset on every instance,
+/// so it must stay small.
+fn keep_resident_bytes() -> usize {
+    if PoolingAllocationConfig::is_pagemap_scan_available() {
+        16 << 20
+    } else {
+        128 << 10
+    }
+}
 
 pub(crate) fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
     let mut pool = PoolingAllocationConfig::new();
@@ -26,7 +36,8 @@ pub(crate) fn build(limits: &PluginLimits) -> wasmtime::Result<Engine> {
         // One page above the cap, so that every growth past the cap reaches the limiter
         // (which reports it as memory exhaustion) instead of failing silently in the pool.
         .max_memory_size(limits.memory_bytes() + (64 << 10))
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .linear_memory_keep_resident(keep_resident_bytes())
+        .pagemap_scan(Enabled::Auto)
         .table_keep_resident(64 << 10);
     let mut config = Config::new();
     config

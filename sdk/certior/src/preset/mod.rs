@@ -14,6 +14,7 @@ use std::sync::{Arc, OnceLock};
 
 use cedar_policy::PolicySet;
 
+use crate::cedar::ActionPolicies;
 use crate::wasm_gate::WasmGate;
 
 pub use builtin::builtin_presets;
@@ -43,7 +44,7 @@ pub struct Preset {
     version: u32,
     created_at: Option<f64>,
     modules: BTreeMap<String, Arc<[u8]>>,
-    policies: PolicySet,
+    policies: ActionPolicies,
     gate: GateCell,
 }
 
@@ -71,7 +72,7 @@ impl Preset {
         digest: String,
         source: PresetSource,
         modules: BTreeMap<String, Arc<[u8]>>,
-        policies: PolicySet,
+        policies: ActionPolicies,
         gate: Option<WasmGate>,
     ) -> Self {
         let cell = GateCell::default();
@@ -158,7 +159,11 @@ impl Preset {
     }
     /// The full Cedar policy set (built-ins, compiled rules, `policy.cedar`).
     pub fn policies(&self) -> &PolicySet {
-        &self.policies
+        self.policies.all()
+    }
+    /// The policies that can apply to `action`: what a request for that action is decided on.
+    pub fn policies_for(&self, action: &str) -> &PolicySet {
+        self.policies.for_action(action)
     }
     /// Whether `name` (trimmed, case-insensitive) is this preset's key or one of its aliases.
     pub fn answers_to(&self, name: &str) -> bool {

@@ -1,15 +1,17 @@
-//! The Guard the integration tests and benchmarks build: a fixed execution, principal (an
-//! `admin`) and signing key, a token that never expires, and the preset's own content gate,
-//! so that only what a test is about varies.
+//! The Guard and tool calls the integration tests and benchmarks build: a fixed execution,
+//! principal (an `admin`) and signing key, a token that never expires, and the preset's own
+//! content gate, so that only what a test is about varies.
 
 use std::sync::Arc;
 
 use certior::authz::Principal;
 use certior::budget::BudgetLedger;
-use certior::guard::{Guard, GuardConfig, TokenGrant};
+use certior::guard::{Guard, GuardConfig, TokenGrant, ToolCall};
 use certior::preset::Preset;
 use certior::profile::{build_profile, compose_with_preset, ProfileRequest};
 use certior::signing::SigningKeyring;
+use certior::tools::BuiltinTool;
+use serde_json::Value;
 
 pub fn guard(preset: Arc<Preset>, permissions: &[&str], budget_cents: i64) -> Guard {
     let profile = compose_with_preset(
@@ -36,4 +38,10 @@ pub fn guard(preset: Arc<Preset>, permissions: &[&str], budget_cents: i64) -> Gu
         signer: Arc::new(SigningKeyring::from_seed([7u8; 32], 0.0)),
         content: None,
     })
+}
+
+/// A call of the built-in `tool` needing `capability`, with the tool's own cost, destination
+/// and approval categories.
+pub fn call(tool: BuiltinTool, capability: &str, args: Value) -> ToolCall {
+    ToolCall::builtin(tool, vec![capability.to_owned()], args, 1_000.0)
 }
