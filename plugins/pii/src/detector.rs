@@ -1,9 +1,10 @@
-//! Finding PII in text: every rule's matches, then each match's check.
+//! Finding PII in text: every rule's matches (by hand, dates by regex), then each match's check.
 
 use certior_plugin::{ascii_pattern, luhn_valid, PatternSet, Span};
 
 use crate::entity::Entity;
 use crate::rules::{rules, Check, BIRTH_KEYWORD, BIRTH_WINDOW_CHARS};
+use crate::scan;
 
 /// One accepted match.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -19,37 +20,61 @@ struct Rule {
 
 /// The compiled rules. Built once, in `certior_init`, so that evaluation never compiles.
 pub struct Detector {
-    /// Every rule's pattern, in rule order.
-    patterns: PatternSet,
     rules: Vec<Rule>,
+    /// The date rules' patterns; `scan` matches the others by hand.
+    dates: PatternSet,
+    /// Rule index of each pattern in `dates`.
+    date_rules: Vec<usize>,
     birth_keyword: PatternSet,
 }
 
 impl Detector {
     pub fn new() -> Result<Detector, String> {
         let specs = rules();
-        let patterns: Vec<String> = specs.iter().map(|spec| ascii_pattern(&spec.pattern)).collect();
-        let rules = specs.iter().map(|spec| Rule { entity: spec.entity, check: spec.check }).collect();
+        let date_rules: Vec<usize> = (0..specs.len())
+            .filter(|&i| specs[i].check == Check::BirthContext)
+            .collect();
+        let date_patterns: Vec<String> = date_rules.iter().map(|&i| ascii_pattern(&specs[i].pattern)).collect();
+        let rules = specs
+            .iter()
+            .map(|spec| Rule {
+                entity: spec.entity,
+                check: spec.check,
+            })
+            .collect();
         let birth_keyword = PatternSet::new(&[ascii_pattern(BIRTH_KEYWORD)])?;
-        Ok(Detector { patterns: PatternSet::new(&patterns)?, rules, birth_keyword })
+        Ok(Detector {
+            rules,
+            dates: PatternSet::new(&date_patterns)?,
+            date_rules,
+            birth_keyword,
+        })
     }
 
     /// Every accepted match, grouped by entity in report order, each group in text order.
     /// Identical spans found by two patterns of one entity are reported once.
     pub fn scan(&self, text: &str) -> Vec<Found> {
+        let mut matches = scan::scan(text);
         // A date counts only after a birth keyword: without one, the date rules need not run.
         let birth_keywords = self.birth_keywords(text);
-        let wanted = |pattern: usize| self.rules[pattern].check != Check::BirthContext || !birth_keywords.is_empty();
+        if !birth_keywords.is_empty() {
+            matches.extend(
+                self.dates
+                    .find_all(text)
+                    .into_iter()
+                    .map(|m| (self.date_rules[m.pattern], m.span)),
+            );
+        }
         let mut by_entity: Vec<Vec<Span>> = vec![Vec::new(); Entity::ALL.len()];
-        for m in self.patterns.find_all_of(text, wanted) {
-            let rule = &self.rules[m.pattern];
+        for (index, span) in matches {
+            let rule = &self.rules[index];
             let accepted = match rule.check {
                 Check::None => true,
-                Check::Luhn => luhn_valid(&text[m.span.start..m.span.end]),
-                Check::BirthContext => follows_birth_keyword(text, m.span, &birth_keywords),
+                Check::Luhn => luhn_valid(&text[span.start..span.end]),
+                Check::BirthContext => follows_birth_keyword(text, span, &birth_keywords),
             };
             if accepted {
-                by_entity[rule.entity.rank()].push(m.span);
+                by_entity[rule.entity.rank()].push(span);
             }
         }
         let mut found = Vec::new();
@@ -61,6 +86,15 @@ impl Detector {
         found
     }
     fn birth_keywords(&self, text: &str) -> Vec<Span> {
+        // Every birth keyword contains one of these; most texts contain none.
+        let lower = |word: &str| {
+            text.as_bytes()
+                .windows(word.len())
+                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
+        };
+        if !(lower("dob") || lower("born") || lower("birth")) {
+            return Vec::new();
+        }
         self.birth_keyword.find_all(text).into_iter().map(|m| m.span).collect()
     }
 }

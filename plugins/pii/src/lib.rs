@@ -10,6 +10,7 @@ pub mod config;
 pub mod detector;
 pub mod entity;
 pub mod rules;
+pub mod scan;
 
 use certior_plugin::{export_plugin, redact, Category, Finding, Input, Plugin, Verdict, Violation};
 

@@ -61,13 +61,8 @@ impl PatternSet {
     /// For every pattern, its non-overlapping leftmost-first matches in `text` (its own
     /// `find_iter`), ordered by start, then by pattern index. Empty matches are never reported.
     pub fn find_all(&self, text: &str) -> Vec<PatternMatch> {
-        self.find_all_of(text, |_| true)
-    }
-
-    /// [`PatternSet::find_all`] for the patterns `wanted` accepts; the others are not run.
-    pub fn find_all_of(&self, text: &str, wanted: impl Fn(usize) -> bool) -> Vec<PatternMatch> {
         let mut found: Vec<PatternMatch> = Vec::new();
-        for (pattern, regex) in self.regexes.iter().enumerate().filter(|(index, _)| wanted(*index)) {
+        for (pattern, regex) in self.regexes.iter().enumerate() {
             found.extend(
                 regex
                     .find_iter(text)
@@ -106,13 +101,6 @@ mod tests {
     fn empty_matches_are_not_reported() {
         let set = PatternSet::new(&["a*", "b"]).unwrap();
         assert_eq!(spans(&set, "baab"), [(1, 0, 1), (0, 1, 3), (1, 3, 4)]);
-    }
-
-    #[test]
-    fn only_wanted_patterns_run() {
-        let set = PatternSet::new(&["a", "b"]).unwrap();
-        let found = set.find_all_of("ab", |pattern| pattern == 1);
-        assert_eq!(found, [PatternMatch { pattern: 1, span: Span::new(1, 2) }]);
     }
 
     #[test]
