@@ -33,6 +33,10 @@ const OCTET: &str = r"(?:25[0-5]|2[0-4]\d|[01]?\d?\d)";
 const STREET_SUFFIX: &str =
     r"(?:(?:Street|Avenue|Road|Boulevard|Lane|Drive|Court|Way|Place)\b|(?:St|Ave|Rd|Blvd|Ln|Dr|Ct|Pl)\b\.?)";
 
+/// Lower-case particles that may stand between the capitalised words of a street name.
+pub const STREET_PARTICLES: [&str; 14] =
+    ["de", "la", "le", "del", "della", "di", "da", "du", "van", "von", "der", "den", "dos", "y"];
+
 /// Birth keywords whose presence shortly before a date makes it a date of birth.
 /// `birthdate` (no space) is an addition to the spec's list.
 pub const BIRTH_KEYWORD: &str = r"(?i)\b(?:dob|date\s+of\s+birth|born|birth\s*date)\b";
@@ -46,11 +50,13 @@ pub fn rules() -> Vec<RuleSpec> {
         r"(?i)\b(?:(?:0?[1-9]|1[0-2])/(?:0?[1-9]|[12]\d|3[01])/\d{{4}}|\d{{4}}-(?:0?[1-9]|1[0-2])-(?:0?[1-9]|[12]\d|3[01])|{MONTH}\.?\s+(?:0?[1-9]|[12]\d|3[01]),?\s+\d{{4}})\b"
     );
     let ip = format!(r"\b(?:{OCTET}\.){{3}}{OCTET}\b");
-    // House number (optionally with a letter: 221B), one to four capitalised words, a suffix,
-    // then optionally a unit. Words must be capitalised so that prose such as "5 tips to
-    // drive" is not an address.
+    // House number (optionally with a letter: 221B), one to four words, a suffix, then
+    // optionally a unit. A word is capitalised (in any script: "Peña", "Müller") or one of the
+    // lower-case name particles ("De la Guerra"), so that prose such as "5 tips to drive" is
+    // not an address.
+    let particles = STREET_PARTICLES.join("|");
     let street = format!(
-        r"\b\d{{1,6}}[A-Za-z]?[ \t]+(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){{1,4}}{STREET_SUFFIX}(?:,?[ \t]*(?:Apt|Suite|#)\.?[ \t]*#?\d+[A-Za-z]?\b)?"
+        r"\b\d{{1,6}}[A-Za-z]?[ \t]+(?:(?:[\p{{Uppercase}}0-9][\p{{Alphabetic}}0-9'.-]*|(?:{particles}))[ \t]+){{1,4}}{STREET_SUFFIX}(?:,?[ \t]*(?:Apt|Suite|#)\.?[ \t]*#?\d+[A-Za-z]?\b)?"
     );
     vec![
         rule(Entity::Ssn, r"\b\d{3}-\d{2}-\d{4}\b", Check::None),

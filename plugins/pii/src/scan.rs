@@ -8,6 +8,8 @@
 
 use certior_plugin::Span;
 
+use crate::rules::STREET_PARTICLES;
+
 /// Rule indices in `rules()` order (the date rule, index 8, is not matched here).
 pub const SSN: usize = 0;
 pub const MRN_CODE: usize = 1;
@@ -46,7 +48,7 @@ pub fn scan(text: &str) -> Vec<(usize, Span)> {
             record(CREDIT_CARD, p, credit_card(b, p), &mut found);
             record(PHONE, p, phone(b, p), &mut found);
             record(IP_ADDRESS, p, ip_address(b, p), &mut found);
-            record(STREET_ADDRESS, p, street_address(b, p), &mut found);
+            record(STREET_ADDRESS, p, street_address(text, p), &mut found);
         }
         if c.is_ascii_uppercase() {
             record(MRN_CODE, p, mrn_code(b, p), &mut found);
@@ -263,8 +265,25 @@ fn unit(b: &[u8], at: usize) -> Option<usize> {
     ends_at(b, at)
 }
 
-/// `\b\d{1,6}[A-Za-z]?[ \t]+(?:[A-Z0-9][A-Za-z0-9'.-]*[ \t]+){1,4}SUFFIX(?:UNIT)?`
-fn street_address(b: &[u8], p: usize) -> Option<usize> {
+/// The length of a street-name word at `at` (see `rules.rs`): a capitalised word or a particle.
+fn street_word(text: &str, at: usize) -> Option<usize> {
+    let rest = &text[at..];
+    let mut chars = rest.chars();
+    let first = chars.next()?;
+    if first.is_uppercase() || first.is_ascii_digit() {
+        let tail: usize = chars
+            .take_while(|c| c.is_alphabetic() || c.is_ascii_digit() || matches!(c, '\'' | '.' | '-'))
+            .map(char::len_utf8)
+            .sum();
+        return Some(first.len_utf8() + tail);
+    }
+    let lower = rest.bytes().take_while(u8::is_ascii_lowercase).count();
+    STREET_PARTICLES.contains(&&rest[..lower]).then_some(lower)
+}
+
+/// `\b\d{1,6}[A-Za-z]?[ \t]+(?:WORD[ \t]+){1,4}SUFFIX(?:UNIT)?`
+fn street_address(text: &str, p: usize) -> Option<usize> {
+    let b = text.as_bytes();
     let number = digit_run(b, p);
     if number > 6 {
         return None;
@@ -280,11 +299,11 @@ fn street_address(b: &[u8], p: usize) -> Option<usize> {
     at += gap;
     // Where the suffix may start after 1, 2, 3 or 4 words, each word followed by blanks.
     let mut after_words = Vec::with_capacity(4);
-    while after_words.len() < 4 && (byte(b, at).is_ascii_uppercase() || byte(b, at).is_ascii_digit()) {
-        let word = b[at..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, b'\'' | b'.' | b'-'))
-            .count();
+    while after_words.len() < 4 {
+        let word = match street_word(text, at) {
+            Some(word) => word,
+            None => break,
+        };
         let gap = blanks(b, at + word);
         if gap == 0 {
             break;
@@ -376,6 +395,9 @@ mod tests {
         "1 Main St. 2 Elm Ct, Suite 3B. 3 A B C D E Road 4 X Y Z W Lane, Apt 12C3 and 7 Ocean Blvd.",
         "99 Sunset Boulevard 1234567 Long Road 12 O'Neil-Smith St #9 12\tTab Way",
         "Ünïcode 123-45-6789 é 12 Oak Street ü j@x.org 東京 (555) 123-4567",
+        "8500 Peña Blvd, 35 De la Guerra Street, 14 Müller Street, 3 Ⅻ Ⓐ Road, 9 de la la la Way",
+        "7 van der Berg Lane 8 dela Road 2 Élysée Place 4 ÉCOLE Drive 5 del Sol Ave. 6 y St",
+        "5 tips to drive, 10 steps la Street, 11 Über-Straße Way, 12 Ǆemal Court, 13 ǅar Court",
     ];
 
     #[test]
