@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http;
-use crate::routes::{auth, compliance, docs, health, trust, users};
+use crate::routes::{auth, compliance, docs, health, settings, trust, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -32,6 +32,7 @@ use crate::state::AppState;
     modifiers(&SecuritySchemes),
     tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"),
         (name = "compliance", description = "Presets: Cedar policies and Wasm plugins"),
+        (name = "settings", description = "LLM providers and the server's default"),
         (name = "trust", description = "Public keys and verification of signed evidence"))
 )]
 struct ApiDoc;
@@ -63,6 +64,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(auth::me))
         .routes(routes!(users::list_users))
         .routes(routes!(users::update_user))
+        .routes(routes!(settings::list_providers))
+        .routes(routes!(settings::switch_provider))
         .routes(routes!(compliance::list_presets))
         .routes(routes!(trust::keys))
         .routes(routes!(trust::verify))

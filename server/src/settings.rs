@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{ArgAction, Args, ValueEnum};
 
+use crate::providers::Provider;
+
 /// Where the store lives; shared by `serve` and the `user` commands.
 #[derive(Debug, Clone, Args)]
 pub struct StoreSettings {
@@ -67,6 +69,9 @@ pub struct Settings {
     #[arg(long, env = "CERTIOR_CORS_ORIGINS", default_value = "*")]
     pub cors_origins: String,
 
+    #[command(flatten)]
+    pub providers: ProviderSettings,
+
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `certior=debug`).
     #[arg(long = "log", env = "CERTIOR_LOG", default_value = "info")]
     pub log_filter: String,
@@ -74,6 +79,28 @@ pub struct Settings {
     /// Log format: `human` or `json` (one JSON object per line).
     #[arg(long, env = "CERTIOR_LOG_FORMAT", value_enum, default_value_t = LogFormat::Human)]
     pub log_format: LogFormat,
+}
+
+/// LLM provider settings (spec §14). Keys are never shown in `--help` or logs.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderSettings {
+    /// Enables the `anthropic` provider.
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<String>,
+
+    /// Enables the `openai` provider.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<String>,
+
+    /// Any OpenAI-compatible server (default `https://api.openai.com/v1`); setting it alone
+    /// enables keyless local models.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// Initial default provider: `anthropic`, `openai` or `plan` (default: the first available
+    /// LLM provider).
+    #[arg(long, env = "CERTIOR_LLM_PROVIDER", value_enum)]
+    pub llm_provider: Option<Provider>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -209,11 +209,17 @@ fn with_key(builder: reqwest::RequestBuilder, key: Option<&str>) -> reqwest::Req
 
 /// Starts a server whose bootstrap administrator exists and returns it with that admin's key.
 pub async fn server_with_admin() -> (Server, String) {
-    let server = Server::start_with(&[
+    server_with_admin_and(&[]).await
+}
+
+/// [`server_with_admin`] with more environment variables.
+pub async fn server_with_admin_and(env: &[(&str, &str)]) -> (Server, String) {
+    let mut all = vec![
         ("CERTIOR_BOOTSTRAP_ADMIN_EMAIL", "Root@Example.com"),
         ("CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret"),
-    ])
-    .await;
+    ];
+    all.extend_from_slice(env);
+    let server = Server::start_with(&all).await;
     let reply = server
         .client()
         .post(

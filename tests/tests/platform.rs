@@ -12,7 +12,12 @@ async fn health_reports_the_store() {
     assert_eq!(health.body["status"], "ok");
     assert_eq!(health.body["database"], "sqlite");
     assert_eq!(health.body["mode"], "legacy");
-    assert_eq!(health.body["providers_available"], json!({"plan": true}));
+    assert_eq!(
+        health.body["providers_available"],
+        json!({"anthropic": false, "openai": false, "plan": true})
+    );
+    assert_eq!(health.body["llm_configured"], false);
+    assert_eq!(health.body["llm_provider"], json!(null));
     assert!(health.body["version"].as_str().is_some());
     assert!(
         health.header("x-request-id").is_some(),

@@ -6,6 +6,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::providers::Provider;
+use crate::routes::settings::{default_provider, mode};
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
@@ -30,16 +32,20 @@ pub struct HealthResponse {
     responses((status = 200, body = HealthResponse), (status = 503, description = "Database unavailable")))]
 pub async fn health(State(state): State<AppState>) -> Result<Json<HealthResponse>, ApiError> {
     state.store.ping().await?;
+    let default = default_provider(&state).await?;
     Ok(Json(HealthResponse {
         status: "ok",
         version: env!("CARGO_PKG_VERSION"),
-        // Only the deterministic `plan` provider exists in this build, and no tools yet.
-        mode: "legacy",
+        mode: mode(default.as_ref()),
+        // No tool runs in this build yet (the execution engine is not built).
         tools: Vec::new(),
-        llm_configured: false,
-        llm_provider: None,
-        llm_model: None,
-        providers_available: BTreeMap::from([("plan", true)]),
+        llm_configured: default.as_ref().is_some_and(|d| d.provider.is_llm()),
+        llm_provider: default.as_ref().map(|d| d.provider.id().to_owned()),
+        llm_model: default.map(|d| d.model),
+        providers_available: Provider::ALL
+            .into_iter()
+            .map(|p| (p.id(), p.available(&state.settings.providers)))
+            .collect(),
         database: state.store.backend().as_str(),
     }))
 }

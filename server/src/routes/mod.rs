@@ -4,5 +4,6 @@ pub mod auth;
 pub mod compliance;
 pub mod docs;
 pub mod health;
+pub mod settings;
 pub mod trust;
 pub mod users;

@@ -140,6 +140,11 @@ pub trait Store: Send + Sync {
     /// Records an event and drops the bucket's events older than `expire_before`.
     async fn add_event(&self, bucket: &str, now: f64, expire_before: f64) -> StoreResult<()>;
     async fn clear_events(&self, bucket: &str) -> StoreResult<()>;
+
+    /// A server-wide setting (a JSON text), if one was stored.
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// Stores a server-wide setting, replacing any earlier value.
+    async fn put_setting(&self, key: &str, value: &str, now: f64) -> StoreResult<()>;
 }
 
 /// Opens the store the settings select: `DATABASE_URL` when set, else SQLite in the data dir.
