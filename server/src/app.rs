@@ -66,6 +66,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(users::update_user))
         .routes(routes!(settings::list_providers))
         .routes(routes!(settings::switch_provider))
+        .routes(routes!(settings::validate_provider))
         .routes(routes!(compliance::list_presets))
         .routes(routes!(trust::keys))
         .routes(routes!(trust::verify))

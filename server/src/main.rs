@@ -7,6 +7,7 @@ mod cli;
 mod clock;
 mod error;
 mod http;
+mod provider_probe;
 mod providers;
 mod routes;
 mod serve;

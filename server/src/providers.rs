@@ -86,11 +86,32 @@ impl Provider {
         }
     }
 
+    /// Where requests to the provider go, without a trailing slash (`plan`: nowhere).
+    pub fn base_url(self, settings: &ProviderSettings) -> &str {
+        let url = match self {
+            Provider::Anthropic => settings.anthropic_base_url.as_str(),
+            Provider::Openai => settings.openai_base_url.as_deref().unwrap_or(OPENAI_DEFAULT_BASE_URL),
+            Provider::Plan => "",
+        };
+        url.trim_end_matches('/')
+    }
+
+    /// The server's own key for the provider, if configured.
+    pub fn server_key(self, settings: &ProviderSettings) -> Option<&str> {
+        match self {
+            Provider::Anthropic => settings.anthropic_api_key.as_deref(),
+            Provider::Openai => settings.openai_api_key.as_deref(),
+            Provider::Plan => None,
+        }
+    }
+
     /// Whether the provider is a language model (`plan` is not).
     pub fn is_llm(self) -> bool {
         self != Provider::Plan
     }
 }
+
+const OPENAI_DEFAULT_BASE_URL: &str = "https://api.openai.com/v1";
 
 /// The server's default provider and model.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,6 +151,7 @@ mod tests {
     fn settings(anthropic: bool, openai_base_url: bool, llm_provider: Option<Provider>) -> ProviderSettings {
         ProviderSettings {
             anthropic_api_key: anthropic.then(|| "sk-ant-test".to_owned()),
+            anthropic_base_url: "https://api.anthropic.com/".to_owned(),
             openai_api_key: None,
             openai_base_url: openai_base_url.then(|| "http://127.0.0.1:9/v1".to_owned()),
             llm_provider,
@@ -152,6 +174,8 @@ mod tests {
             Provider::Openai.available(&settings(false, true, None)),
             "a base URL alone enables openai"
         );
+        assert_eq!(Provider::Openai.base_url(&none), "https://api.openai.com/v1");
+        assert_eq!(Provider::Anthropic.base_url(&none), "https://api.anthropic.com");
     }
 
     #[test]

@@ -44,6 +44,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         settings: Arc::new(settings),
         presets: Arc::new(presets),
         keyring: Arc::new(keyring),
+        http: reqwest::Client::new(),
     };
     let app = app::router(state)?;
 

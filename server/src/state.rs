@@ -14,4 +14,6 @@ pub struct AppState {
     pub presets: Arc<PresetRegistry>,
     /// The server's Ed25519 keys: the active one signs, retired ones stay listed.
     pub keyring: Arc<SigningKeyring>,
+    /// Outbound HTTP (provider probes); one connection pool per process.
+    pub http: reqwest::Client,
 }

@@ -1,7 +1,8 @@
 //! Provider settings end to end (spec §4.9.1, §4.9.2, `/health`).
 
-use certior_e2e::{server_with_admin, server_with_admin_and};
+use certior_e2e::{server_with_admin, server_with_admin_and, Client, Reply};
 use serde_json::json;
+use serde_json::Value;
 
 #[tokio::test]
 async fn without_keys_only_plan_is_available_and_there_is_no_default() {
@@ -141,4 +142,122 @@ async fn switching_needs_an_admin_and_a_known_provider() {
         (missing.status, missing.body["errors"][0]["type"].as_str()),
         (422, Some("missing"))
     );
+}
+
+async fn validate(api: &Client, body: Value, key: &str) -> Reply {
+    api.post("/api/v1/settings/provider/validate", &body, Some(key)).await
+}
+
+/// A stand-in provider on a free local port: every request is recorded and answered with
+/// `status` and `body`. Returns its base URL and the recorded (path, headers, body) triples.
+async fn stand_in(
+    status: u16,
+    body: serde_json::Value,
+) -> (
+    String,
+    std::sync::Arc<std::sync::Mutex<Vec<(String, axum::http::HeaderMap, serde_json::Value)>>>,
+) {
+    use axum::http::{StatusCode, Uri};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorder = seen.clone();
+    let app = axum::Router::new().fallback(
+        move |uri: Uri, headers: axum::http::HeaderMap, request: axum::Json<serde_json::Value>| {
+            let recorder = recorder.clone();
+            let body = body.clone();
+            async move {
+                recorder
+                    .lock()
+                    .unwrap()
+                    .push((uri.path().to_owned(), headers, request.0));
+                (StatusCode::from_u16(status).unwrap(), axum::Json(body))
+            }
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (format!("http://{address}"), seen)
+}
+
+#[tokio::test]
+async fn validate_probes_each_wire_protocol_and_sorts_the_answer() {
+    let (anthropic, anthropic_seen) = stand_in(
+        400,
+        json!({"type": "error", "error": {"type": "invalid_request_error",
+               "message": "Your credit balance is too low to access the Anthropic API."}}),
+    )
+    .await;
+    let (openai, openai_seen) = stand_in(200, json!({"choices": [{"message": {"content": "OK"}}]})).await;
+    let (server, admin) = server_with_admin_and(&[
+        ("ANTHROPIC_BASE_URL", anthropic.as_str()),
+        ("OPENAI_BASE_URL", &format!("{openai}/v1")),
+    ])
+    .await;
+    let api = server.client();
+
+    let ready = validate(&api, json!({"provider": "openai", "api_key": "sk-test-123456"}), &admin).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(
+        ready.body,
+        json!({"provider": "openai", "model": "gpt-4o", "valid": true, "status": "ready", "message": "Connection verified"})
+    );
+    let (path, headers, body) = openai_seen.lock().unwrap()[0].clone();
+    assert_eq!(path, "/v1/chat/completions");
+    assert_eq!(headers["authorization"], "Bearer sk-test-123456");
+    assert_eq!(
+        (body["max_tokens"].as_i64(), body["messages"][0]["content"].as_str()),
+        (Some(8), Some("Reply with OK."))
+    );
+
+    let billing = validate(
+        &api,
+        json!({"provider": "anthropic", "model": "claude-haiku-4-5-20251001", "api_key": "sk-ant-test-1"}),
+        &admin,
+    )
+    .await;
+    assert_eq!(billing.status, 200);
+    assert_eq!(
+        (billing.body["valid"].as_bool(), billing.body["status"].as_str()),
+        (Some(false), Some("billing_issue"))
+    );
+    assert!(billing.body["message"]
+        .as_str()
+        .unwrap()
+        .contains("credit balance is too low"));
+    let (path, headers, body) = anthropic_seen.lock().unwrap()[0].clone();
+    assert_eq!(path, "/v1/messages");
+    assert_eq!(headers["x-api-key"], "sk-ant-test-1");
+    assert_eq!(headers["anthropic-version"], "2023-06-01");
+    assert_eq!(body["model"], "claude-haiku-4-5-20251001");
+
+    // No key for anthropic on this server and none sent: an error, without a request.
+    let no_key = validate(&api, json!({"provider": "anthropic"}), &admin).await;
+    assert_eq!(
+        (no_key.body["status"].as_str(), no_key.body["valid"].as_bool()),
+        (Some("error"), Some(false))
+    );
+    assert_eq!(anthropic_seen.lock().unwrap().len(), 1);
+    let plan = validate(&api, json!({"provider": "plan"}), &admin).await;
+    assert_eq!(
+        (plan.body["status"].as_str(), plan.body["message"].as_str()),
+        (Some("ready"), Some("Plan provider needs no connection"))
+    );
+    let short = validate(&api, json!({"provider": "openai", "api_key": "short"}), &admin).await;
+    assert_eq!(short.status, 422);
+}
+
+#[tokio::test]
+async fn validate_is_limited_to_ten_probes_per_user_per_minute() {
+    let (server, admin) = server_with_admin().await;
+    let api = server.client();
+    for _ in 0..10 {
+        let probe = validate(&api, json!({"provider": "plan"}), &admin).await;
+        assert_eq!(probe.status, 200);
+    }
+    let limited = validate(&api, json!({"provider": "plan"}), &admin).await;
+    assert_eq!(
+        (limited.status, limited.detail()),
+        (429, "Too many validation requests. Try again later.")
+    );
+    assert!(limited.header("retry-after").is_some());
 }

@@ -11,5 +11,5 @@ pub use accounts::{bootstrap_admin, create_account, normalize_email, AccountRequ
 pub use api_key::{presented_key, ApiKey};
 pub use caller::{AdminOnly, Caller, MaybeAdmin};
 pub use password::{hash_password, verify_password};
-pub use rate_limit::{RateLimiter, LOGIN_PER_EMAIL, LOGIN_PER_IP, REGISTER_PER_IP};
+pub use rate_limit::{RateLimiter, LOGIN_PER_EMAIL, LOGIN_PER_IP, REGISTER_PER_IP, VALIDATE_PER_USER};
 pub use role::Role;

@@ -1,5 +1,5 @@
-//! Sliding-window limits on login failures and registrations (spec §1.11). Counters live in
-//! the store, so every replica sharing a database sees the same ones.
+//! Sliding-window limits on login failures, registrations and provider probes (spec §1.11).
+//! Counters live in the store, so every replica sharing a database sees the same ones.
 
 use std::time::Duration;
 
@@ -33,6 +33,13 @@ pub const REGISTER_PER_IP: Limit = Limit {
     max: 20,
     window: Duration::from_secs(3600),
     message: "Too many registrations. Try again later.",
+};
+
+pub const VALIDATE_PER_USER: Limit = Limit {
+    scope: "validate:user",
+    max: 10,
+    window: Duration::from_secs(60),
+    message: "Too many validation requests. Try again later.",
 };
 
 pub struct RateLimiter<'a> {

@@ -1,15 +1,14 @@
-//! `/api/v1/settings`: the LLM providers and the server's default (spec §4.9).
-//!
-//! `POST /settings/provider/validate` (a live probe of a provider) is not built yet.
+//! `/api/v1/settings`: the LLM providers, the server's default and provider probes (spec §4.9).
 
 use axum::extract::State;
 use axum::Json;
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::auth::{AdminOnly, Caller};
+use crate::auth::{AdminOnly, Caller, RateLimiter, VALIDATE_PER_USER};
 use crate::clock::now;
 use crate::error::ApiError;
+use crate::provider_probe::{probe, ProbeStatus, ProbeTarget};
 use crate::providers::{current_default, DefaultProvider, Provider, DEFAULT_PROVIDER_SETTING};
 use crate::state::AppState;
 use crate::validate::{FromBody, ValidJson};
@@ -143,5 +142,77 @@ pub async fn switch_provider(
         provider: provider.id(),
         message: format!("Switched to {} ({})", provider.name(), choice.model),
         model: choice.model,
+    }))
+}
+
+/// `POST /settings/provider/validate` body.
+#[derive(ToSchema)]
+pub struct ProviderProbe {
+    /// `anthropic`, `openai` or `plan`.
+    #[schema(value_type = String, pattern = "^(anthropic|openai|plan)$")]
+    provider: Provider,
+    /// Null means the provider's default model.
+    model: Option<String>,
+    /// Used for this probe only; absent means the server's configured key.
+    #[schema(min_length = 8)]
+    api_key: Option<String>,
+}
+
+impl FromBody for ProviderProbe {
+    fn from_body(fields: &mut crate::validate::Fields<'_>) -> Option<Self> {
+        let provider = fields.required::<String>("provider");
+        let model = fields.optional::<String>("model");
+        let api_key = fields.optional::<String>("api_key");
+        fields.length("api_key", api_key.as_deref(), 8, usize::MAX);
+        let provider = fields.one_of("provider", provider, Provider::parse, &["anthropic", "openai", "plan"])?;
+        Some(ProviderProbe {
+            provider,
+            model,
+            api_key,
+        })
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ProbeResult {
+    provider: &'static str,
+    model: String,
+    valid: bool,
+    status: ProbeStatus,
+    message: String,
+}
+
+/// Probe a provider with one tiny request ("Reply with OK.", 10 s limit). Always 200: the
+/// outcome is in `status` (`ready`, `billing_issue`, `invalid_key` or `error`). The key is used
+/// for this probe only, never stored or logged. 10 probes per user per minute.
+#[utoipa::path(post, path = "/api/v1/settings/provider/validate", tag = "settings", security(("bearer" = [])),
+    request_body = ProviderProbe,
+    responses((status = 200, body = ProbeResult), (status = 401, description = "Missing or invalid API key"),
+        (status = 422, description = "Validation error"),
+        (status = 429, description = "Too many validation requests. Try again later.")))]
+pub async fn validate_provider(
+    State(state): State<AppState>,
+    caller: Caller,
+    ValidJson(request): ValidJson<ProviderProbe>,
+) -> Result<Json<ProbeResult>, ApiError> {
+    let limiter = RateLimiter::new(state.store.as_ref(), now());
+    limiter.check(&VALIDATE_PER_USER, &caller.user.id).await?;
+    limiter.record(&VALIDATE_PER_USER, &caller.user.id).await?;
+    let provider = request.provider;
+    let settings = &state.settings.providers;
+    let model = request.model.unwrap_or_else(|| provider.default_model().to_owned());
+    let target = ProbeTarget {
+        provider,
+        model: &model,
+        base_url: provider.base_url(settings),
+        api_key: request.api_key.as_deref().or(provider.server_key(settings)),
+    };
+    let outcome = probe(&state.http, &target).await;
+    Ok(Json(ProbeResult {
+        provider: provider.id(),
+        valid: outcome.status == ProbeStatus::Ready,
+        status: outcome.status,
+        message: outcome.message,
+        model,
     }))
 }
