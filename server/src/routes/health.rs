@@ -19,7 +19,9 @@ pub struct HealthResponse {
     mode: &'static str,
     /// Built-in tools available on this server.
     tools: Vec<String>,
+    /// Whether the current default is an LLM (`anthropic` or `openai`).
     llm_configured: bool,
+    /// The current default provider, `plan` included; null when none is available.
     llm_provider: Option<String>,
     llm_model: Option<String>,
     providers_available: BTreeMap<&'static str, bool>,

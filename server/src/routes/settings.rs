@@ -55,7 +55,10 @@ pub fn mode(default: Option<&DefaultProvider>) -> &'static str {
     }
 }
 
-/// The provider table with availability and the current default.
+/// The provider table with availability and the current default. The default is the one stored
+/// by `POST /settings/provider`, else `CERTIOR_LLM_PROVIDER`, else `anthropic` or `openai` when
+/// available; a stored default whose provider is no longer available (its key was removed) is
+/// skipped, so `active_provider` always names a usable provider or is null.
 #[utoipa::path(get, path = "/api/v1/settings/providers", tag = "settings", security(("bearer" = [])),
     responses((status = 200, body = ProvidersResponse), (status = 401, description = "Missing or invalid API key")))]
 pub async fn list_providers(
@@ -183,7 +186,8 @@ pub struct ProbeResult {
 }
 
 /// Probe a provider with one tiny request ("Reply with OK.", 10 s limit). Always 200: the
-/// outcome is in `status` (`ready`, `billing_issue`, `invalid_key` or `error`). The key is used
+/// outcome is in `status` (`ready`, `billing_issue`, `invalid_key` or `error`). For an HTTP error
+/// the classified text, and `message`, is `Error code: <status> - <provider's error message>`. The key is used
 /// for this probe only, never stored or logged. 10 probes per user per minute.
 #[utoipa::path(post, path = "/api/v1/settings/provider/validate", tag = "settings", security(("bearer" = [])),
     request_body = ProviderProbe,
