@@ -85,18 +85,25 @@ impl Detector {
         }
         found
     }
+
     fn birth_keywords(&self, text: &str) -> Vec<Span> {
-        // Every birth keyword contains one of these; most texts contain none.
-        let lower = |word: &str| {
-            text.as_bytes()
-                .windows(word.len())
-                .any(|w| w.eq_ignore_ascii_case(word.as_bytes()))
-        };
-        if !(lower("dob") || lower("born") || lower("birth")) {
+        if !mentions_birth(text) {
             return Vec::new();
         }
         self.birth_keyword.find_all(text).into_iter().map(|m| m.span).collect()
     }
+}
+
+/// Whether `text` contains `dob`, `born` or `birth` in any ASCII case: every birth keyword
+/// does, and most texts contain none, so one pass over the bytes spares the keyword regex.
+fn mentions_birth(text: &str) -> bool {
+    let b = text.as_bytes();
+    let at = |i: usize, word: &[u8]| b.len() - i >= word.len() && b[i..i + word.len()].eq_ignore_ascii_case(word);
+    (0..b.len()).any(|i| match b[i].to_ascii_lowercase() {
+        b'd' => at(i, b"dob"),
+        b'b' => at(i, b"born") || at(i, b"birth"),
+        _ => false,
+    })
 }
 
 /// Whether some keyword ends before `date` with at most `BIRTH_WINDOW_CHARS` characters

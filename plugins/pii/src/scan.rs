@@ -319,7 +319,7 @@ fn street_address(text: &str, p: usize) -> Option<usize> {
 fn emails(b: &[u8], found: &mut dyn FnMut(usize, usize)) {
     let local = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'%' | b'+' | b'-');
     let mut resume = 0;
-    for at_sign in memchr_all(b, b'@') {
+    for at_sign in positions(b, b'@') {
         if at_sign < resume {
             continue;
         }
@@ -351,7 +351,7 @@ fn email_domain(b: &[u8], at: usize) -> Option<usize> {
     })
 }
 
-fn memchr_all(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
+fn positions(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
     b.iter().enumerate().filter(move |(_, c)| **c == needle).map(|(i, _)| i)
 }
 

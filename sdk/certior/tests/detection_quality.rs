@@ -43,17 +43,8 @@ const GATED: [&str; 9] = [
     "phi_keyword",
 ];
 
-/// Every label the corpus must exercise at least once.
-const REQUIRED_LABELS: [&str; 20] = [
-    "SSN",
-    "MRN",
-    "CREDIT_CARD",
-    "PHONE",
-    "EMAIL",
-    "IP_ADDRESS",
-    "DATE_OF_BIRTH",
-    "STREET_ADDRESS",
-    "phi_keyword",
+/// Labels scored and reported but not gated: the other keyword lists and the secret types.
+const REPORTED: [&str; 11] = [
     "mnpi_keyword",
     "mnpi_pattern",
     "privilege_marker",
@@ -66,6 +57,15 @@ const REQUIRED_LABELS: [&str; 20] = [
     "PRIVATE_KEY",
     "SLACK_TOKEN",
 ];
+
+/// Every label the corpus must exercise at least once: the gated and the reported ones.
+fn required_labels() -> impl Iterator<Item = &'static str> {
+    GATED.into_iter().chain(REPORTED)
+}
+
+fn is_required(label: &str) -> bool {
+    required_labels().any(|l| l == label)
+}
 
 /// Realistic cases outside the spec's patterns (forms the spec does not ask for, or
 /// collisions the spec's patterns force). Scored and printed on their own, never gated, so
@@ -139,10 +139,7 @@ fn load_corpus() -> Vec<Snippet> {
                     e["match"].as_str(),
                     "{at}: `match` differs from the span"
                 );
-                assert!(
-                    REQUIRED_LABELS.contains(&label.as_str()),
-                    "{at}: unknown label `{label}`"
-                );
+                assert!(is_required(&label), "{at}: unknown label `{label}`");
                 Labelled { label, span }
             })
             .collect();
@@ -269,7 +266,7 @@ fn detection_quality_of_the_builtin_plugins() {
     let presets = load_presets(&host);
 
     let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
-    for label in REQUIRED_LABELS {
+    for label in required_labels() {
         counts.insert(label.to_string(), Counts::default());
     }
     let mut misses: Vec<String> = Vec::new();
@@ -390,7 +387,7 @@ fn detection_quality_of_the_builtin_plugins() {
         if gated && c.f2() < MIN_F2 {
             failures.push(format!("{label}: F2 {:.3} < {MIN_F2}", c.f2()));
         }
-        if REQUIRED_LABELS.contains(&label.as_str()) && c.support == 0 {
+        if is_required(label) && c.support == 0 {
             failures.push(format!("{label}: no labelled occurrence in the corpus"));
         }
     }

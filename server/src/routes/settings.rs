@@ -11,7 +11,7 @@ use crate::error::ApiError;
 use crate::provider_probe::{probe, ProbeStatus, ProbeTarget};
 use crate::providers::{current_default, DefaultProvider, Provider, DEFAULT_PROVIDER_SETTING};
 use crate::state::AppState;
-use crate::validate::{FromBody, ValidJson};
+use crate::validate::{Fields, FromBody, ValidJson};
 
 /// One row of the provider table, as this server sees it.
 #[derive(Serialize, ToSchema)]
@@ -36,10 +36,19 @@ pub struct ProvidersResponse {
     mode: &'static str,
 }
 
-/// The stored default, if any. A stored value this build cannot read counts as none.
-pub async fn stored_default(state: &AppState) -> Result<Option<DefaultProvider>, ApiError> {
-    let stored = state.store.setting(DEFAULT_PROVIDER_SETTING).await?;
-    Ok(stored.and_then(|json| serde_json::from_str(&json).ok()))
+/// The stored default, if any. A stored value this build cannot read counts as none (the next
+/// rule of the resolution applies), with a warning.
+async fn stored_default(state: &AppState) -> Result<Option<DefaultProvider>, ApiError> {
+    let Some(json) = state.store.setting(DEFAULT_PROVIDER_SETTING).await? else {
+        return Ok(None);
+    };
+    match serde_json::from_str(&json) {
+        Ok(choice) => Ok(Some(choice)),
+        Err(error) => {
+            tracing::warn!(%error, "ignoring an unreadable stored default provider");
+            Ok(None)
+        }
+    }
 }
 
 /// The current default provider and model (spec §9.3).
@@ -98,7 +107,7 @@ pub struct ProviderSwitch {
 }
 
 impl FromBody for ProviderSwitch {
-    fn from_body(fields: &mut crate::validate::Fields<'_>) -> Option<Self> {
+    fn from_body(fields: &mut Fields<'_>) -> Option<Self> {
         let provider = fields.required::<String>("provider");
         let model = fields.optional::<String>("model");
         let provider = fields.one_of("provider", provider, Provider::parse, &["anthropic", "openai", "plan"])?;
@@ -162,7 +171,7 @@ pub struct ProviderProbe {
 }
 
 impl FromBody for ProviderProbe {
-    fn from_body(fields: &mut crate::validate::Fields<'_>) -> Option<Self> {
+    fn from_body(fields: &mut Fields<'_>) -> Option<Self> {
         let provider = fields.required::<String>("provider");
         let model = fields.optional::<String>("model");
         let api_key = fields.optional::<String>("api_key");
