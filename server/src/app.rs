@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http;
-use crate::routes::{auth, compliance, docs, health, settings, trust, users};
+use crate::routes::{auth, compliance, docs, executions, health, settings, tasks, trust, users};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -31,6 +31,8 @@ use crate::state::AppState;
     servers((url = "http://127.0.0.1:8000", description = "Local development")),
     modifiers(&SecuritySchemes),
     tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"),
+        (name = "tasks", description = "Submit agent runs whose every tool call passes the Guard"),
+        (name = "executions", description = "Task runs: status, tool-call records, hash-chained events"),
         (name = "compliance", description = "Presets: Cedar policies and Wasm plugins"),
         (name = "settings", description = "LLM providers and the server's default"),
         (name = "trust", description = "Public keys and verification of signed evidence"))
@@ -67,6 +69,11 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::list_providers))
         .routes(routes!(settings::switch_provider))
         .routes(routes!(settings::validate_provider))
+        .routes(routes!(tasks::create_task))
+        .routes(routes!(executions::list_executions))
+        .routes(routes!(executions::get_execution, executions::cancel_execution))
+        .routes(routes!(executions::execution_steps))
+        .routes(routes!(executions::execution_events))
         .routes(routes!(compliance::list_presets))
         .routes(routes!(trust::keys))
         .routes(routes!(trust::verify))

@@ -16,6 +16,11 @@ pub enum ApiError {
         detail: String,
         headers: Vec<(header::HeaderName, HeaderValue)>,
     },
+    /// `{"detail": {…}}`: the structured 403 of `POST /tasks` (spec §1.5 case 3).
+    Structured {
+        status: StatusCode,
+        detail: serde_json::Value,
+    },
     /// 422 with a readable `detail` and the itemised `errors`.
     Validation(Vec<FieldError>),
     /// 503: the database did not answer.
@@ -58,6 +63,18 @@ impl ApiError {
         Self::status(StatusCode::TOO_MANY_REQUESTS, detail).with_header(header::RETRY_AFTER, retry_after_secs.into())
     }
 
+    /// A 422 `value_error` at `body.<field>`, for rules checked outside the body reader.
+    pub fn field_error(field: &str, msg: impl Into<String>) -> Self {
+        ApiError::Validation(vec![crate::validate::FieldError {
+            loc: vec![
+                crate::validate::Loc::Field("body".into()),
+                crate::validate::Loc::Field(field.into()),
+            ],
+            msg: msg.into(),
+            kind: "value_error",
+        }])
+    }
+
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         if let ApiError::Plain { headers, .. } = &mut self {
             headers.push((name, value));
@@ -93,6 +110,7 @@ impl IntoResponse for ApiError {
                 response.headers_mut().extend(headers);
                 response
             }
+            ApiError::Structured { status, detail } => (status, Json(json!({ "detail": detail }))).into_response(),
             ApiError::Validation(errors) => {
                 let body = json!({ "detail": crate::validate::summary(&errors), "errors": errors });
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()

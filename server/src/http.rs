@@ -1,11 +1,13 @@
 //! Transport rules that hold for every route: body size limits (spec §1.11), JSON 404/405
 //! (spec §1.1) and CORS (spec §1.9).
 
-use axum::body::{to_bytes, Body};
+use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use bytes::BytesMut;
+use http_body_util::BodyExt;
 
 use crate::error::ApiError;
 
@@ -20,23 +22,68 @@ fn body_limit(method: &Method, path: &str) -> (usize, &'static str) {
     }
 }
 
+/// Bodies declared or found larger than the limit are still read to the end, up to this size,
+/// before the 413 goes out: a client that is still sending when the answer arrives would
+/// otherwise see its connection reset instead of the 413, and the connection could not carry
+/// another request. Beyond this the answer is sent at once and the connection closed.
+const DRAIN_CAP: usize = 64 * MIB;
+
+/// How an over-limit body ended.
+enum Overflow {
+    /// Read to its end: the connection is clean.
+    Drained,
+    /// Too large to drain, or broken off: the connection must close.
+    Abandoned,
+}
+
+/// Reads the body, keeping at most `limit` bytes; a larger body is drained to its end (up to
+/// [`DRAIN_CAP`]) and reported as [`Overflow::Drained`].
+async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Overflow> {
+    let mut kept = BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Overflow::Abandoned)?;
+        let Ok(data) = frame.into_data() else { continue };
+        seen += data.len();
+        if seen > DRAIN_CAP {
+            return Err(Overflow::Abandoned);
+        }
+        if seen <= limit {
+            kept.extend_from_slice(&data);
+        }
+    }
+    if seen > limit {
+        Err(Overflow::Drained)
+    } else {
+        Ok(kept.freeze())
+    }
+}
+
 /// Buffers the body up to the route's limit, answering 413 beyond it. Runs after routing
 /// (as a route layer) and before authentication, as spec §1.7 orders.
 pub async fn limit_body(request: Request, next: Next) -> Response {
     let (limit, message) = body_limit(request.method(), request.uri().path());
-    let too_large = || ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+    let too_large = |overflow: Overflow| {
+        let mut response = ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        if let Overflow::Abandoned = overflow {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    };
     let declared = request
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|len| len > limit) {
-        return too_large();
+    if declared.is_some_and(|len| len > DRAIN_CAP) {
+        return too_large(Overflow::Abandoned);
     }
     let (parts, body) = request.into_parts();
-    match to_bytes(body, limit).await {
+    match read_limited(body, limit).await {
         Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(_) => too_large(),
+        Err(overflow) => too_large(overflow),
     }
 }
 

@@ -6,7 +6,9 @@ mod cert_cli;
 mod cli;
 mod clock;
 mod error;
+mod executor;
 mod http;
+mod llm;
 mod provider_probe;
 mod providers;
 mod routes;
@@ -15,8 +17,10 @@ mod settings;
 mod state;
 mod store;
 mod telemetry;
+mod tools;
 mod user_cli;
 mod validate;
+mod webhooks;
 
 use clap::Parser;
 

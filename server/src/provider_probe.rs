@@ -7,14 +7,13 @@
 use std::time::Duration;
 
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::llm;
 use crate::providers::Provider;
 
 const LIMIT: Duration = Duration::from_secs(10);
-/// Longest provider text passed on in `message`.
-const MAX_MESSAGE_CHARS: usize = 300;
 const BILLING_WORDS: [&str; 6] = [
     "credit balance",
     "billing",
@@ -60,32 +59,19 @@ pub struct ProbeTarget<'a> {
 
 /// Sends the probe and classifies the answer. `plan` needs no connection.
 pub async fn probe(client: &reqwest::Client, target: &ProbeTarget<'_>) -> ProbeOutcome {
-    let request = match target.provider {
-        Provider::Plan => {
+    if target.provider == Provider::Plan {
+        return ProbeOutcome {
+            status: ProbeStatus::Ready,
+            message: "Plan provider needs no connection".into(),
+        };
+    }
+    let request = match llm::endpoint(client, target.provider, target.base_url, target.api_key) {
+        Ok(request) => request.json(&json!({"model": target.model, "max_tokens": 8, "temperature": 0,
+                                            "messages": [{"role": "user", "content": "Reply with OK."}]})),
+        Err(failure) => {
             return ProbeOutcome {
-                status: ProbeStatus::Ready,
-                message: "Plan provider needs no connection".into(),
-            }
-        }
-        Provider::Anthropic => {
-            let Some(key) = target.api_key else {
-                return missing_key(target.provider);
-            };
-            client
-                .post(format!("{}/v1/messages", target.base_url))
-                .header("x-api-key", key)
-                .header("anthropic-version", "2023-06-01")
-                .json(&json!({"model": target.model, "max_tokens": 8, "temperature": 0,
-                              "messages": [{"role": "user", "content": "Reply with OK."}]}))
-        }
-        Provider::Openai => {
-            let request = client
-                .post(format!("{}/chat/completions", target.base_url))
-                .json(&json!({"model": target.model, "max_tokens": 8, "temperature": 0,
-                              "messages": [{"role": "user", "content": "Reply with OK."}]}));
-            match target.api_key {
-                Some(key) => request.bearer_auth(key),
-                None => request,
+                status: ProbeStatus::Error,
+                message: failure.to_string(),
             }
         }
     };
@@ -104,18 +90,16 @@ pub async fn probe(client: &reqwest::Client, target: &ProbeTarget<'_>) -> ProbeO
 
 /// `Ok` on a 2xx answer; otherwise the error text, starting with the HTTP status.
 async fn send(request: reqwest::RequestBuilder) -> Result<(), String> {
-    let response = request.send().await.map_err(|e| format!("Connection failed: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| format!("Connection failed: {}", llm::transport_cause(&e)))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
     }
     let body = response.text().await.unwrap_or_default();
-    // Both providers answer `{"error": {"message": …}}`; anything else is passed on as text.
-    let detail = serde_json::from_str::<Value>(&body)
-        .ok()
-        .and_then(|v| v["error"]["message"].as_str().map(str::to_owned))
-        .unwrap_or(body);
-    Err(format!("Error code: {} - {detail}", status.as_u16()))
+    Err(llm::http_error_text(status.as_u16(), &body))
 }
 
 /// Sorts an error text into a status; billing words win over key words.
@@ -130,18 +114,7 @@ pub fn classify(text: &str) -> ProbeOutcome {
     };
     ProbeOutcome {
         status,
-        message: text.chars().take(MAX_MESSAGE_CHARS).collect(),
-    }
-}
-
-fn missing_key(provider: Provider) -> ProbeOutcome {
-    ProbeOutcome {
-        status: ProbeStatus::Error,
-        message: format!(
-            "{} API key not configured. Set {} or send api_key.",
-            provider.name(),
-            provider.key_variable().unwrap_or_default()
-        ),
+        message: llm::truncate(text),
     }
 }
 
@@ -159,6 +132,6 @@ mod tests {
         );
         assert_eq!(classify("Error code: 403 - forbidden").status, ProbeStatus::InvalidKey);
         assert_eq!(classify("Error code: 500 - overloaded").status, ProbeStatus::Error);
-        assert_eq!(classify(&"x".repeat(400)).message.len(), MAX_MESSAGE_CHARS);
+        assert_eq!(classify(&"x".repeat(400)).message.len(), llm::MAX_MESSAGE_CHARS);
     }
 }

@@ -71,6 +71,15 @@ impl Provider {
         }
     }
 
+    /// The 400 text for a provider this server cannot use (spec §4.9.2).
+    pub fn not_configured(self) -> String {
+        format!(
+            "{} API key not configured. Set {} environment variable and restart.",
+            self.name(),
+            self.key_variable().unwrap_or_default()
+        )
+    }
+
     /// The first model of the table is the default.
     pub fn default_model(self) -> &'static str {
         self.models()[0]
@@ -124,20 +133,22 @@ pub struct DefaultProvider {
 pub const DEFAULT_PROVIDER_SETTING: &str = "default_provider";
 
 /// The current default: the stored choice, else `CERTIOR_LLM_PROVIDER`, else `anthropic` or
-/// `openai` when available; `None` when nothing applies. A stored choice whose provider is no
+/// `openai` when available (with `CERTIOR_MODEL` as the model of the last two); `None` when
+/// nothing applies. A stored choice whose provider is no
 /// longer available (its key was removed) does not count.
 pub fn current_default(stored: Option<DefaultProvider>, settings: &ProviderSettings) -> Option<DefaultProvider> {
-    let configured = settings.llm_provider.map(|provider| DefaultProvider {
+    let initial = |provider: Provider| DefaultProvider {
         provider,
-        model: provider.default_model().to_owned(),
-    });
+        model: match (&settings.model, provider) {
+            (Some(model), Provider::Anthropic | Provider::Openai) => model.clone(),
+            _ => provider.default_model().to_owned(),
+        },
+    };
+    let configured = settings.llm_provider.map(initial);
     let first_llm = [Provider::Anthropic, Provider::Openai]
         .into_iter()
         .find(|p| p.available(settings))
-        .map(|provider| DefaultProvider {
-            provider,
-            model: provider.default_model().to_owned(),
-        });
+        .map(initial);
     [stored, configured, first_llm]
         .into_iter()
         .flatten()
@@ -155,6 +166,7 @@ mod tests {
             openai_api_key: None,
             openai_base_url: openai_base_url.then(|| "http://127.0.0.1:9/v1".to_owned()),
             llm_provider,
+            model: None,
         }
     }
 

@@ -8,11 +8,13 @@ use certior::plugin_host::{self, PluginLimits};
 use certior::preset::PresetRegistry;
 use certior::signing::SigningKeyring;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 use crate::auth::bootstrap_admin;
 use crate::settings::Settings;
 use crate::state::AppState;
-use crate::{app, store};
+use crate::tools::Tools;
+use crate::{app, executor, store};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // The plugin host must be configured before any preset loads its modules; compiled modules
@@ -39,13 +41,17 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
     let address = listener.local_addr()?;
+    let tools = Tools::new(&settings.tools, &settings.store.data_dir)?;
     let state = AppState {
         store,
         settings: Arc::new(settings),
         presets: Arc::new(presets),
         keyring: Arc::new(keyring),
         http: reqwest::Client::new(),
+        tools: Arc::new(tools),
+        jobs: Arc::new(Notify::new()),
     };
+    executor::spawn_workers(&state);
     let app = app::router(state)?;
 
     // The one line on stdout: scripts and tests that ask for port 0 read the port from it.

@@ -72,6 +72,15 @@ pub struct Settings {
     #[command(flatten)]
     pub providers: ProviderSettings,
 
+    #[command(flatten)]
+    pub tools: crate::tools::ToolSettings,
+
+    #[command(flatten)]
+    pub runs: RunSettings,
+
+    #[command(flatten)]
+    pub llm: LlmSettings,
+
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `certior=debug`).
     #[arg(long = "log", env = "CERTIOR_LOG", default_value = "info")]
     pub log_filter: String,
@@ -105,6 +114,64 @@ pub struct ProviderSettings {
     /// LLM provider).
     #[arg(long, env = "CERTIOR_LLM_PROVIDER", value_enum)]
     pub llm_provider: Option<Provider>,
+
+    /// Initial default model (default: the default provider's first model).
+    #[arg(long, env = "CERTIOR_MODEL")]
+    pub model: Option<String>,
+}
+
+/// How LLM runs talk to their model (spec §9.3, §14).
+#[derive(Debug, Clone, Args)]
+pub struct LlmSettings {
+    /// Model rounds per execution.
+    #[arg(long, env = "CERTIOR_MAX_TOOL_ROUNDS", default_value_t = 25,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_tool_rounds: u32,
+
+    /// Timeout per model request, in seconds.
+    #[arg(long, env = "CERTIOR_LLM_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub llm_timeout_seconds: u64,
+
+    /// Model output tokens per call.
+    #[arg(long, env = "CERTIOR_MAX_TOKENS", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub max_tokens: u32,
+
+    /// System prompt for LLM providers (default: a built-in text).
+    #[arg(long, env = "CERTIOR_SYSTEM_PROMPT")]
+    pub system_prompt: Option<String>,
+}
+
+/// How tasks run: workers, leases, limits, and where their results are announced (spec §14).
+#[derive(Debug, Clone, Args)]
+pub struct RunSettings {
+    /// Concurrent jobs per server process.
+    #[arg(long, env = "CERTIOR_WORKERS", default_value_t = 4,
+          value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub workers: u32,
+
+    /// Job lease in seconds; a running worker renews it, a dead worker's job is reclaimed after it.
+    #[arg(long, env = "CERTIOR_JOB_LEASE_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub job_lease_seconds: u64,
+
+    /// Wall-clock limit per execution, in seconds.
+    #[arg(long, env = "CERTIOR_EXECUTION_TIMEOUT_SECONDS", default_value_t = 900,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    pub execution_timeout_seconds: u64,
+
+    /// External base URL, used for `websocket_url` (default: the request's scheme and Host).
+    #[arg(long, env = "CERTIOR_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// HMAC secret of outbound execution webhooks; unset refuses `webhook_url`.
+    #[arg(long, env = "CERTIOR_WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+
+    /// Allow-list of `webhook_url` hosts (`host`, `host:n`, `*.suffix`), comma-separated.
+    #[arg(long, env = "CERTIOR_WEBHOOK_ALLOWED_HOSTS", default_value = "")]
+    pub webhook_allowed_hosts: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -2,9 +2,11 @@ use std::sync::Arc;
 
 use certior::preset::PresetRegistry;
 use certior::signing::SigningKeyring;
+use tokio::sync::Notify;
 
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::tools::Tools;
 
 /// What every handler may reach, passed explicitly through axum's `State`.
 #[derive(Clone)]
@@ -14,6 +16,10 @@ pub struct AppState {
     pub presets: Arc<PresetRegistry>,
     /// The server's Ed25519 keys: the active one signs, retired ones stay listed.
     pub keyring: Arc<SigningKeyring>,
-    /// Outbound HTTP (provider probes); one connection pool per process.
+    /// Outbound HTTP (provider probes, webhooks); one connection pool per process.
     pub http: reqwest::Client,
+    /// The sandboxed built-in tools.
+    pub tools: Arc<Tools>,
+    /// Wakes an idle worker when a job is queued.
+    pub jobs: Arc<Notify>,
 }

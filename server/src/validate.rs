@@ -15,11 +15,21 @@ use serde_json::{Map, Value};
 
 use crate::error::ApiError;
 
-/// One step of an error location.
+/// One step of an error location: a field name or a list index.
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Loc {
     Field(String),
+    Index(usize),
+}
+
+impl std::fmt::Display for Loc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Loc::Field(name) => f.write_str(name),
+            Loc::Index(i) => write!(f, "{i}"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -45,7 +55,7 @@ pub fn summary(errors: &[FieldError]) -> String {
             first.msg.trim_end_matches('.')
         );
     }
-    let path: Vec<String> = first.loc.iter().skip(1).map(|Loc::Field(name)| name.clone()).collect();
+    let path: Vec<String> = first.loc.iter().skip(1).map(Loc::to_string).collect();
     let field = if path.is_empty() {
         "body".to_string()
     } else {
@@ -129,6 +139,8 @@ impl FieldValue for i64 {
 /// Reads fields out of a JSON object or a query string, collecting every failure.
 pub struct Fields<'a> {
     source: Source,
+    /// Where `object` sits inside the body (empty at the top level).
+    prefix: Vec<Loc>,
     object: &'a Map<String, Value>,
     errors: Vec<FieldError>,
 }
@@ -137,19 +149,85 @@ impl<'a> Fields<'a> {
     fn new(source: Source, object: &'a Map<String, Value>) -> Self {
         Self {
             source,
+            prefix: Vec::new(),
             object,
             errors: Vec::new(),
         }
     }
 
     pub fn error(&mut self, field: Option<&str>, kind: &'static str, msg: impl Into<String>) {
+        self.error_at(field.map(|f| Loc::Field(f.into())).into_iter().collect(), kind, msg);
+    }
+
+    /// An error at `path` below this object (e.g. `[field, index]`).
+    pub fn error_at(&mut self, path: Vec<Loc>, kind: &'static str, msg: impl Into<String>) {
         let mut loc = vec![Loc::Field(self.source.root().into())];
-        loc.extend(field.map(|f| Loc::Field(f.into())));
+        loc.extend(self.prefix.iter().cloned());
+        loc.extend(path);
         self.errors.push(FieldError {
             loc,
             msg: msg.into(),
             kind,
         });
+    }
+
+    /// Reads a nested object at `path` with its own fields; its errors join this object's,
+    /// located under `path`.
+    pub fn within<R>(
+        &mut self,
+        path: Vec<Loc>,
+        object: &Map<String, Value>,
+        read: impl FnOnce(&mut Fields<'_>) -> R,
+    ) -> R {
+        let mut prefix = self.prefix.clone();
+        prefix.extend(path);
+        let mut nested = Fields {
+            source: self.source,
+            prefix,
+            object,
+            errors: Vec::new(),
+        };
+        let out = read(&mut nested);
+        self.errors.append(&mut nested.errors);
+        out
+    }
+
+    /// The raw value of a present, non-null field.
+    pub fn raw(&self, name: &str) -> Option<&'a Value> {
+        self.object.get(name).filter(|v| !v.is_null())
+    }
+
+    /// A list of strings, each checked by `check` (which returns a `(type, message)` failure);
+    /// the errors name the failing index.
+    pub fn string_list(
+        &mut self,
+        name: &str,
+        check: impl Fn(&str) -> Result<(), (&'static str, String)>,
+    ) -> Option<Vec<String>> {
+        let value = self.raw(name)?;
+        let Some(items) = value.as_array() else {
+            self.error(Some(name), "list_type", "Input should be a valid list");
+            return None;
+        };
+        let mut out = Vec::with_capacity(items.len());
+        let mut ok = true;
+        for (i, item) in items.iter().enumerate() {
+            let at = vec![Loc::Field(name.into()), Loc::Index(i)];
+            match item.as_str() {
+                None => {
+                    self.error_at(at, "string_type", "Input should be a valid string");
+                    ok = false;
+                }
+                Some(text) => match check(text) {
+                    Ok(()) => out.push(text.to_owned()),
+                    Err((kind, msg)) => {
+                        self.error_at(at, kind, msg);
+                        ok = false;
+                    }
+                },
+            }
+        }
+        ok.then_some(out)
     }
 
     /// Whether the field is present with a non-null value.

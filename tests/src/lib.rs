@@ -100,6 +100,17 @@ impl Server {
         server
     }
 
+    /// Kills the server with SIGKILL (no shutdown of any kind) and starts it again on the same
+    /// data directory: what a crashed replica's restart looks like.
+    pub async fn crash_and_restart(mut self) -> Server {
+        self.child.start_kill().expect("SIGKILL the server");
+        self.child.wait().await.expect("wait for the killed server");
+        let temp = self._temp.take();
+        let mut server = Self::spawn(self.data_dir.clone(), self.env.clone()).await;
+        server._temp = temp;
+        server
+    }
+
     /// Graceful stop (SIGTERM); returns the exit status.
     pub async fn terminate(&mut self) -> std::process::ExitStatus {
         if let Some(pid) = self.child.id() {
@@ -190,6 +201,32 @@ impl Client {
 
     pub async fn patch(&self, path: &str, body: &Value, key: Option<&str>) -> Reply {
         Self::send(with_key(self.request(reqwest::Method::PATCH, path).json(body), key)).await
+    }
+
+    pub async fn delete(&self, path: &str, key: Option<&str>) -> Reply {
+        Self::send(with_key(self.request(reqwest::Method::DELETE, path), key)).await
+    }
+
+    /// Polls `GET /executions/{id}` until the execution is `completed`, `failed` or `cancelled`.
+    pub async fn wait_terminal(&self, execution_id: &str, key: &str) -> Reply {
+        let path = format!("/api/v1/executions/{execution_id}");
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
+        loop {
+            let reply = self.get(&path, Some(key)).await;
+            assert_eq!(reply.status, 200, "GET {path}: {}", reply.text);
+            if matches!(
+                reply.body["status"].as_str(),
+                Some("completed" | "failed" | "cancelled")
+            ) {
+                return reply;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "execution {execution_id} still {} after 120 s",
+                reply.body["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Registers a user and returns its first API key.

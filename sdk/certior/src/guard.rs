@@ -487,6 +487,58 @@ impl Guard {
             .map_err(|e| e.to_string())
     }
 
+    /// Whether the preset has plugins for `hook` (a content phase without them does not run).
+    pub fn has_plugins(&self, hook: Hook) -> bool {
+        self.cfg.preset.plugins_for(hook).next().is_some()
+    }
+
+    /// The `content` hook in phase `final_output` (spec §9.4 step 1); `None` when the preset has
+    /// no content plugins.
+    pub fn check_final_output(&self, text: &str) -> Option<ContentVerdict> {
+        let params = Value::Null;
+        let subject = ContentSubject {
+            tool: None,
+            params: &params,
+            capabilities: &[],
+            destination: None,
+            stage: None,
+            release: None,
+        };
+        self.run_content(Hook::Content, Phase::FinalOutput, subject, text)
+    }
+
+    /// The final-output certificate (spec §11.2): `plan_hash` over `task ‖ "\n" ‖ output`, the
+    /// proofs that hold as its properties.
+    pub fn final_certificate(
+        &self,
+        task: &str,
+        output: &str,
+        properties: Vec<String>,
+        now: f64,
+    ) -> Result<Certificate, String> {
+        let preset = &self.cfg.preset;
+        self.cfg
+            .signer
+            .issue(CertificateContent {
+                kind: "final_output_certificate".into(),
+                theorem: "final_output_safe".into(),
+                subject: json!({
+                    "execution_id": self.cfg.execution_id,
+                    "user_id": self.cfg.principal.user_id,
+                }),
+                plan_hash: sha256_digest(format!("{task}\n{output}").as_bytes()),
+                verified_properties: properties,
+                policy_ids: Vec::new(),
+                prover: "runtime".into(),
+                preset_key: preset.key().to_owned(),
+                preset_digest: preset.digest().to_owned(),
+                plugin_digests: self.plugin_digests.clone(),
+                issued_at: now,
+                retention_days: preset.manifest().retention_days,
+            })
+            .map_err(|e| e.to_string())
+    }
+
     /// Stage 8: the `content` hook over a tool's output. A denial withholds the output (the cost
     /// stays debited); a redaction replaces it.
     pub fn check_output(&self, call: &ToolCall, output: &str) -> OutputDecision {

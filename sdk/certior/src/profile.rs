@@ -20,7 +20,8 @@ pub enum TaskClass {
     GeneralAnalysis,
 }
 
-/// Stage roles (spec §8.2).
+/// Stage roles (spec §8.2). `Worker` is never inferred; it comes from an override or a workflow
+/// stage and, like `single_agent`, takes its base profile from the task class.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StageRole {
@@ -28,6 +29,7 @@ pub enum StageRole {
     SingleAgent,
     Reviewer,
     Intake,
+    Worker,
 }
 
 /// An override value that is not one of the accepted enum strings.
@@ -73,7 +75,13 @@ impl TaskClass {
 }
 
 impl StageRole {
-    pub const ALL: [StageRole; 4] = [Self::Release, Self::SingleAgent, Self::Reviewer, Self::Intake];
+    pub const ALL: [StageRole; 5] = [
+        Self::Release,
+        Self::SingleAgent,
+        Self::Reviewer,
+        Self::Intake,
+        Self::Worker,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -81,6 +89,7 @@ impl StageRole {
             Self::SingleAgent => "single_agent",
             Self::Reviewer => "reviewer",
             Self::Intake => "intake",
+            Self::Worker => "worker",
         }
     }
 
@@ -91,7 +100,7 @@ impl StageRole {
             .ok_or_else(|| UnknownProfileValue {
                 field: "stage_role",
                 value: s.to_owned(),
-                allowed: "release, single_agent, reviewer, intake",
+                allowed: "release, single_agent, reviewer, intake, worker",
             })
     }
 }

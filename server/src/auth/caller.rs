@@ -14,6 +14,11 @@ use crate::store::{KeyOwner, User};
 /// Which roles may call a route.
 pub trait RoleSet: Send + Sync + 'static {
     const ALLOWED: &'static [Role];
+
+    /// The 403 text for a role outside the set.
+    fn refusal(_role: Role) -> String {
+        format!("Requires one of: {}", Role::quoted_list(Self::ALLOWED))
+    }
 }
 
 pub struct AnyRole;
@@ -24,6 +29,22 @@ impl RoleSet for AnyRole {
 pub struct AdminOnly;
 impl RoleSet for AdminOnly {
     const ALLOWED: &'static [Role] = &[Role::Admin];
+}
+
+/// The roles that may change state (spec §2.2): all but `viewer` and `auditor`.
+pub struct Writers;
+impl RoleSet for Writers {
+    const ALLOWED: &'static [Role] = &[Role::Admin, Role::Operator, Role::Approver, Role::PolicyAuthor];
+}
+
+/// [`Writers`], refused with the task endpoint's own sentence (spec §4.3 step 1).
+pub struct TaskCreators;
+impl RoleSet for TaskCreators {
+    const ALLOWED: &'static [Role] = Writers::ALLOWED;
+
+    fn refusal(role: Role) -> String {
+        format!("Role '{}' is not permitted to create tasks", role.as_str())
+    }
 }
 
 /// A user who presented a live key of an active account and holds one of `R`'s roles.
@@ -57,10 +78,7 @@ impl<R: RoleSet> FromRequestParts<AppState> for Caller<R> {
             .await?
             .ok_or_else(|| ApiError::unauthorized(INVALID_KEY))?;
         if !R::ALLOWED.contains(&owner.user.role) {
-            return Err(ApiError::forbidden(format!(
-                "Requires one of: {}",
-                Role::quoted_list(R::ALLOWED)
-            )));
+            return Err(ApiError::forbidden(R::refusal(owner.user.role)));
         }
         Ok(Caller {
             user: owner.user,

@@ -38,6 +38,11 @@ impl Role {
         Role::ALL.into_iter().find(|role| role.as_str() == value)
     }
 
+    /// Every role but the read-only `viewer` and `auditor` (spec §2.2).
+    pub fn is_writer(self) -> bool {
+        !matches!(self, Role::Viewer | Role::Auditor)
+    }
+
     /// Only an authenticated administrator may grant these.
     pub fn is_privileged(self) -> bool {
         matches!(self, Role::Admin | Role::Approver | Role::Auditor | Role::PolicyAuthor)

@@ -3,7 +3,9 @@
 pub mod auth;
 pub mod compliance;
 pub mod docs;
+pub mod executions;
 pub mod health;
 pub mod settings;
+pub mod tasks;
 pub mod trust;
 pub mod users;

@@ -137,11 +137,7 @@ pub async fn switch_provider(
 ) -> Result<Json<ProviderSwitched>, ApiError> {
     let provider = switch.provider;
     if !provider.available(&state.settings.providers) {
-        let variable = provider.key_variable().unwrap_or_default();
-        return Err(ApiError::bad_request(format!(
-            "{} API key not configured. Set {variable} environment variable and restart.",
-            provider.name()
-        )));
+        return Err(ApiError::bad_request(provider.not_configured()));
     }
     let model = switch.model.unwrap_or_else(|| provider.default_model().to_owned());
     if !provider.models().contains(&model.as_str()) {

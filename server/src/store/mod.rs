@@ -1,7 +1,9 @@
 //! Persistence behind one interface, so routes never see SQL and a second backend
 //! (PostgreSQL) is an implementation of [`Store`], not a rewrite.
 
+mod executions;
 mod sqlite;
+mod sqlite_executions;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -10,6 +12,10 @@ use async_trait::async_trait;
 
 use crate::auth::Role;
 
+pub use executions::{
+    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, ExecutionStore, NewDelivery, NewExecution, NewToken,
+    StepWrite, StoredEvent, StoredStep, Transition,
+};
 pub use sqlite::SqliteStore;
 
 /// Which database answers; reported by `/health`.
@@ -116,7 +122,7 @@ pub struct WindowCount {
 pub const MAX_LIVE_KEYS: i64 = 20;
 
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: ExecutionStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Answers only when the database does; `/health` reports the result.
     async fn ping(&self) -> StoreResult<()>;

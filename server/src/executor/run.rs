@@ -1,0 +1,476 @@
+//! One claimed job: the status machine of spec §9.2 around a provider loop. Every change is a
+//! conditional update, so a cancellation that lands between two checkpoints wins and nothing
+//! after it is written.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use certior::budget::BudgetLedger;
+use certior::guard::{GuardConfig, TokenGrant};
+use certior::{Guard, Preset, Principal, StageRole, VerificationProfile, Violation};
+use serde_json::{json, Value};
+
+use super::admission::{self, Refused};
+use super::gate::{run_call, CallOutcome, CallRequest, Decision};
+use super::tally::Tally;
+use super::{agentic, final_output, plan};
+use crate::clock::now;
+use crate::providers::Provider;
+use crate::routes::tasks::{run_mode, PlanStep};
+use crate::state::AppState;
+use crate::store::{ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepWrite, StoreResult, Transition, User};
+use crate::webhooks;
+
+/// Claims after which a job whose workers keep dying fails (spec §9.2).
+const MAX_ATTEMPTS: i64 = 3;
+
+const NO_PROVIDER: &str = "No provider available: the task has no plan and no LLM provider is configured \
+     (set ANTHROPIC_API_KEY, OPENAI_API_KEY or OPENAI_BASE_URL, or send a plan)";
+
+/// How a provider loop ended.
+pub enum Ending {
+    /// The run's output, to be judged by the final checks.
+    Output(String),
+    Failed {
+        error: String,
+        violations: Option<Vec<Violation>>,
+    },
+    /// Cancelled, or the lease was lost: write nothing more.
+    Stopped,
+}
+
+/// A running execution and everything its steps need.
+pub struct Run<'a> {
+    pub state: &'a AppState,
+    pub execution: ExecutionRecord,
+    pub user: User,
+    pub preset: Arc<Preset>,
+    pub profile: VerificationProfile,
+    pub guard: Guard,
+    pub tally: Tally,
+    pub mode: &'static str,
+    /// The step a lost worker left in flight, with its attempt number.
+    inflight: Option<(i64, i64)>,
+    lost: &'a AtomicBool,
+}
+
+/// Runs a claimed job to a terminal status, or until it is cancelled or its lease is lost. A
+/// storage failure leaves the job leased; it is claimed again when the lease expires.
+pub async fn run_job(state: &AppState, job: ClaimedJob, lost: &AtomicBool) {
+    let execution_id = job.execution_id.clone();
+    if let Err(error) = drive(state, job, lost).await {
+        tracing::error!(%error, execution_id, "storage error while running; the job will be retried after its lease");
+    }
+}
+
+async fn drive(state: &AppState, job: ClaimedJob, lost: &AtomicBool) -> StoreResult<()> {
+    let store = &state.store;
+    let Some(execution) = store.execution(&job.execution_id).await? else {
+        return store.finish_job(&job.execution_id).await;
+    };
+    if execution.status.is_terminal() {
+        return store.finish_job(&job.execution_id).await;
+    }
+    if job.attempts > MAX_ATTEMPTS {
+        let error = format!("Worker lost during execution ({MAX_ATTEMPTS} attempts)");
+        return fail_record(state, &execution, error).await;
+    }
+    let mut run = match Run::prepare(state, execution, &job, lost).await? {
+        Ok(run) => run,
+        Err((execution, error)) => return fail_record(state, &execution, error).await,
+    };
+    let limit = state.settings.runs.execution_timeout_seconds;
+    let started = run.execution.started_at.unwrap_or_else(now);
+    let remaining = (limit as f64 - (now() - started)).max(0.0);
+    match tokio::time::timeout(Duration::from_secs_f64(remaining), run.drive(&job)).await {
+        Ok(result) => result,
+        Err(_) => {
+            run.fail(format!("Execution exceeded its time limit ({limit} s)"), None)
+                .await
+        }
+    }
+}
+
+/// A signed certificate as stored: a struct of strings, numbers and maps always serialises.
+pub fn certificate_json(certificate: &certior::Certificate) -> Value {
+    serde_json::to_value(certificate).expect("certificates serialise to JSON")
+}
+
+/// Fails an execution that never got a [`Run`] (worker lost, preset gone, user gone).
+async fn fail_record(state: &AppState, execution: &ExecutionRecord, error: String) -> StoreResult<()> {
+    let change = failure(
+        execution,
+        &execution.certificate_ids,
+        execution.cost_cents,
+        error,
+        None,
+        None,
+    );
+    if state
+        .store
+        .transition(&execution.id, &ExecStatus::LIVE, &change)
+        .await?
+    {
+        webhooks::announce(state, &execution.id, "execution.failed");
+    }
+    Ok(())
+}
+
+fn failure(
+    execution: &ExecutionRecord,
+    certificate_ids: &[String],
+    cost_cents: i64,
+    error: String,
+    violations: Option<Vec<Violation>>,
+    summary: Option<Value>,
+) -> Transition {
+    let mut data = json!({
+        "status": "failed",
+        "task": execution.task,
+        "cost_cents": cost_cents,
+        "certificate_count": certificate_ids.len(),
+        "error": error,
+    });
+    if let Some(violations) = &violations {
+        data["violations"] = json!(violations);
+    }
+    let mut change = Transition::to(
+        ExecStatus::Failed,
+        EventDraft {
+            kind: "execution.failed".into(),
+            data,
+            timestamp: now(),
+        },
+    );
+    change.error = Some(error);
+    change.final_violations = violations.map(|v| json!(v));
+    change.verification_summary = summary;
+    change
+}
+
+impl<'a> Run<'a> {
+    /// Builds the Guard from the pinned preset, the composed profile and the token. A problem
+    /// here fails the execution with its reason (the inner `Err`).
+    async fn prepare(
+        state: &'a AppState,
+        execution: ExecutionRecord,
+        job: &ClaimedJob,
+        lost: &'a AtomicBool,
+    ) -> StoreResult<Result<Run<'a>, (ExecutionRecord, String)>> {
+        let Some(user) = state.store.user_by_id(&execution.user_id).await? else {
+            return Ok(Err((execution, "The submitting user no longer exists".into())));
+        };
+        let user = user.user;
+        let preset = match state.presets.get(&execution.preset_key) {
+            Some(preset) if preset.digest() == execution.preset_digest => preset,
+            Some(_) => {
+                let error = format!(
+                    "Preset '{}' changed since submission (digest {} no longer loaded)",
+                    execution.preset_key, execution.preset_digest
+                );
+                return Ok(Err((execution, error)));
+            }
+            None => {
+                let error = format!("Preset '{}' is no longer available", execution.preset_key);
+                return Ok(Err((execution, error)));
+            }
+        };
+        let profile: VerificationProfile = match serde_json::from_value(execution.verification_profile.clone()) {
+            Ok(profile) => profile,
+            Err(err) => {
+                return Ok(Err((
+                    execution,
+                    format!("Stored verification profile is unreadable: {err}"),
+                )))
+            }
+        };
+        let steps = state.store.steps(&execution.id).await?;
+        let tally = Tally::resume(&execution, &steps);
+        let guard = Guard::new(GuardConfig {
+            preset: preset.clone(),
+            profile: profile.clone(),
+            execution_id: execution.id.clone(),
+            principal: Principal {
+                user_id: user.id.clone(),
+                role: user.role.as_str().to_owned(),
+            },
+            token: TokenGrant {
+                token_id: execution.token_id.clone(),
+                permissions: execution.permissions.clone(),
+                expires_at: execution.token_expires_at,
+            },
+            ledger: Arc::new(BudgetLedger::new(execution.budget_cents, execution.spent_cents)),
+            signer: state.keyring.clone(),
+            content: None,
+        });
+        if execution.token_revoked {
+            guard.revoke();
+        }
+        let mode = run_mode(execution.llm_provider.as_deref().and_then(Provider::parse));
+        Ok(Ok(Run {
+            state,
+            execution,
+            user,
+            preset,
+            profile,
+            guard,
+            tally,
+            mode,
+            inflight: job.inflight,
+            lost,
+        }))
+    }
+
+    fn event(&self, kind: &str, data: Value) -> EventDraft {
+        EventDraft {
+            kind: kind.into(),
+            data,
+            timestamp: now(),
+        }
+    }
+
+    /// `{status, task, mode}` of the phase events.
+    fn phase_event(&self, status: &str) -> EventDraft {
+        self.event(
+            &format!("execution.{status}"),
+            json!({"status": status, "task": self.execution.task, "mode": self.mode}),
+        )
+    }
+
+    /// Moves from `from` to `to`; `false` when the execution is no longer in `from` (cancelled).
+    async fn advance(&mut self, from: ExecStatus, to: ExecStatus) -> StoreResult<bool> {
+        let change = Transition::to(to, self.phase_event(to.as_str()));
+        let moved = self
+            .state
+            .store
+            .transition(&self.execution.id, &[from], &change)
+            .await?;
+        if moved {
+            self.execution.status = to;
+        }
+        Ok(moved)
+    }
+
+    pub fn summary(&self) -> Value {
+        let started = self.execution.started_at.unwrap_or(self.execution.created_at);
+        json!({
+            "steps": self.tally.steps,
+            "duration_ms": ((now() - started) * 1000.0 * 100.0).round() / 100.0,
+            "total_input_tokens": self.tally.input_tokens,
+            "total_output_tokens": self.tally.output_tokens,
+        })
+    }
+
+    pub async fn fail(&self, error: String, violations: Option<Vec<Violation>>) -> StoreResult<()> {
+        let mut change = failure(
+            &self.execution,
+            &self.tally.certificate_ids,
+            self.tally.cost_cents,
+            error,
+            violations,
+            Some(self.summary()),
+        );
+        change.input_tokens = Some(self.tally.input_tokens);
+        change.output_tokens = Some(self.tally.output_tokens);
+        if self
+            .state
+            .store
+            .transition(&self.execution.id, &ExecStatus::LIVE, &change)
+            .await?
+        {
+            webhooks::announce(self.state, &self.execution.id, "execution.failed");
+        }
+        Ok(())
+    }
+
+    /// Whether the run must stop writing: the lease went to another worker.
+    pub fn lease_lost(&self) -> bool {
+        self.lost.load(Ordering::Acquire)
+    }
+
+    async fn drive(&mut self, job: &ClaimedJob) -> StoreResult<()> {
+        if self.execution.status == ExecStatus::Queued
+            && !self.advance(ExecStatus::Queued, ExecStatus::Planning).await?
+        {
+            return self.stopped().await;
+        }
+        let provider = self.execution.llm_provider.as_deref().and_then(Provider::parse);
+        let steps: Option<Vec<PlanStep>> =
+            serde_json::from_value(self.execution.run_spec["plan"].clone()).unwrap_or(None);
+        let ending = match (provider, steps) {
+            (Some(Provider::Plan), Some(steps)) => {
+                if !self.enter_executing().await? {
+                    return self.stopped().await;
+                }
+                plan::run(self, &steps).await?
+            }
+            (Some(provider @ (Provider::Anthropic | Provider::Openai)), _) => {
+                if !self.enter_executing().await? {
+                    return self.stopped().await;
+                }
+                agentic::run(self, provider, job.api_key.as_deref(), job.conversation.clone()).await?
+            }
+            _ => Ending::Failed {
+                error: NO_PROVIDER.into(),
+                violations: None,
+            },
+        };
+        match ending {
+            Ending::Stopped => self.stopped().await,
+            Ending::Failed { error, violations } => self.fail(error, violations).await,
+            Ending::Output(text) => {
+                if self.execution.status == ExecStatus::Executing
+                    && !self.advance(ExecStatus::Executing, ExecStatus::Verifying).await?
+                {
+                    return self.stopped().await;
+                }
+                final_output::finish(self, text).await
+            }
+        }
+    }
+
+    /// Appends `execution.thinking` for an LLM round if the run is still `executing`; `false`
+    /// when it is not (cancelled).
+    pub async fn announce_round(&mut self, round: usize) -> StoreResult<bool> {
+        let event = self.event(
+            "execution.thinking",
+            json!({"status": "thinking", "task": self.execution.task, "mode": self.mode, "round": round}),
+        );
+        let change = Transition::to(ExecStatus::Executing, event);
+        self.state
+            .store
+            .transition(&self.execution.id, &[ExecStatus::Executing], &change)
+            .await
+    }
+
+    /// Saves an LLM transcript with the token counts so far.
+    pub async fn save_conversation(&self, conversation: &crate::llm::Conversation) -> StoreResult<()> {
+        let transcript = serde_json::to_value(conversation).expect("transcripts serialise to JSON");
+        self.state
+            .store
+            .save_conversation(
+                &self.execution.id,
+                &transcript,
+                self.tally.input_tokens,
+                self.tally.output_tokens,
+            )
+            .await
+    }
+
+    /// The execution's context labels: every label its executed calls carried or produced.
+    pub fn context_labels(&self) -> Vec<String> {
+        let mut labels: Vec<String> = Vec::new();
+        for label in self.tally.executed.iter().flat_map(|c| &c.labels) {
+            if !labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
+                labels.push(label.clone());
+            }
+        }
+        labels
+    }
+
+    /// `planning → executing` once a release stage is admitted (the profile is written with
+    /// the binding admission made), unless a resumed run is already there (or beyond). `false`
+    /// when the run must stop: cancelled, or refused (then recorded as failed).
+    async fn enter_executing(&mut self) -> StoreResult<bool> {
+        match self.execution.status {
+            ExecStatus::Planning => {
+                if self.profile.stage_role == StageRole::Release {
+                    if let Err(Refused(error)) = admission::admit(self).await? {
+                        self.fail(error, None).await?;
+                        return Ok(false);
+                    }
+                }
+                let mut change = Transition::to(ExecStatus::Executing, self.phase_event("executing"));
+                change.verification_profile = Some(serde_json::to_value(&self.profile).expect("profiles serialise"));
+                let moved = self
+                    .state
+                    .store
+                    .transition(&self.execution.id, &[ExecStatus::Planning], &change)
+                    .await?;
+                if moved {
+                    self.execution.status = ExecStatus::Executing;
+                }
+                Ok(moved)
+            }
+            ExecStatus::Executing | ExecStatus::Verifying => Ok(true),
+            _ => Ok(false),
+        }
+    }
+
+    /// A run that stops without a result: if it was cancelled, its job is done; if its lease
+    /// was lost, the job belongs to another worker now.
+    async fn stopped(&self) -> StoreResult<()> {
+        if self.lease_lost() {
+            return Ok(());
+        }
+        self.state.store.finish_job(&self.execution.id).await
+    }
+
+    /// One tool-call attempt at `step_index`: announced, gated, run and recorded. `None` when
+    /// the run must stop before it (cancelled or lease lost).
+    pub async fn step(&mut self, mut request: CallRequest<'_>) -> StoreResult<Option<CallOutcome>> {
+        if self.lease_lost() {
+            return Ok(None);
+        }
+        let index = request.step_index;
+        request.attempt = match self.inflight {
+            Some((step, attempt)) if step == index => attempt + 1,
+            _ => 1,
+        };
+        let tool = request.tool.to_owned();
+        let announce = self.event(
+            "execution.executing_tool",
+            json!({"status": "executing_tool", "task": self.execution.task, "mode": self.mode,
+                   "step": index + 1, "tool": tool}),
+        );
+        if !self
+            .state
+            .store
+            .begin_step(&self.execution.id, index, request.attempt, &announce)
+            .await?
+        {
+            return Ok(None);
+        }
+        let sandbox = self.profile.sandbox_profile.clone();
+        let outcome = run_call(&self.guard, &self.state.tools, &sandbox, request).await;
+        self.tally.add(&outcome.record);
+        let certificate = outcome
+            .certificate
+            .as_ref()
+            .map(|c| (c.id.clone(), certificate_json(c)));
+        let tool_name = outcome.record["tool_name"].clone();
+        let event = match outcome.decision {
+            Decision::Denied => self.event(
+                "execution.tool_denied",
+                json!({"status": "tool_denied", "task": self.execution.task, "mode": self.mode,
+                       "step": index + 1, "tool": tool_name, "codes": outcome.codes(),
+                       "violations": outcome.violations}),
+            ),
+            decision => self.event(
+                "execution.tool_completed",
+                json!({"status": "tool_completed", "task": self.execution.task, "mode": self.mode,
+                       "step": index + 1, "tool": tool_name,
+                       "decision": if decision == Decision::Redacted { "redacted" } else { "allowed" },
+                       "cost_cents": outcome.cost_cents,
+                       "certificate_id": outcome.certificate.as_ref().map(|c| c.id.clone()).unwrap_or_default()}),
+            ),
+        };
+        let write = StepWrite {
+            step_index: index,
+            record: outcome.record.clone(),
+            output: outcome.output.clone(),
+            certificate,
+            cost_cents: self.tally.cost_cents,
+            current_step: self.tally.steps,
+            certificate_ids: self.tally.certificate_ids.clone(),
+            proof_properties: self.tally.proof_properties.clone(),
+            spent_cents: self.guard.ledger().spent_cents(),
+            input_tokens: self.tally.input_tokens,
+            output_tokens: self.tally.output_tokens,
+        };
+        self.state.store.record_step(&self.execution.id, &write, &event).await?;
+        self.inflight = None;
+        Ok(Some(outcome))
+    }
+}

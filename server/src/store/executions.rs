@@ -1,0 +1,305 @@
+//! What the store keeps of tasks: execution tokens, executions, the durable job queue, tool-call
+//! records, certificates and the per-subject event chains (spec §9, §11).
+//!
+//! Every status change is a conditional update from a non-terminal status, so a terminal status
+//! is never overwritten, and the event that announces a change is appended in the same
+//! transaction as the change itself.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use super::{Page, StoreResult};
+
+/// Execution statuses (spec §9.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExecStatus {
+    Queued,
+    Planning,
+    Executing,
+    Verifying,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl ExecStatus {
+    pub const ALL: [ExecStatus; 7] = [
+        Self::Queued,
+        Self::Planning,
+        Self::Executing,
+        Self::Verifying,
+        Self::Completed,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+    /// The statuses `DELETE` may cancel.
+    pub const LIVE: [ExecStatus; 4] = [Self::Queued, Self::Planning, Self::Executing, Self::Verifying];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Queued => "queued",
+            Self::Planning => "planning",
+            Self::Executing => "executing",
+            Self::Verifying => "verifying",
+            Self::Completed => "completed",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Completed | Self::Failed | Self::Cancelled)
+    }
+}
+
+/// The root capability token `POST /tasks` creates (spec §11.4).
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub user_id: String,
+    pub agent_id: String,
+    pub permissions: Vec<String>,
+    pub budget_cents: i64,
+    pub compliance_policy: String,
+    pub metadata: Value,
+    pub jws: String,
+    pub created_at: f64,
+    pub expires_at: Option<f64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewExecution {
+    pub id: String,
+    pub user_id: String,
+    pub task: String,
+    pub llm_provider: Option<String>,
+    pub llm_model: Option<String>,
+    pub compliance_policy: String,
+    pub verification_profile: Value,
+    pub preset_key: String,
+    pub preset_digest: String,
+    pub token_id: String,
+    /// What the worker needs to run it: the plan and the webhook URL.
+    pub run_spec: Value,
+    pub created_at: f64,
+}
+
+/// An execution row joined with its token's permissions and budget.
+#[derive(Debug, Clone)]
+pub struct ExecutionRecord {
+    pub id: String,
+    pub user_id: String,
+    pub task: String,
+    pub status: ExecStatus,
+    pub current_step: i64,
+    pub error: String,
+    pub created_at: f64,
+    pub updated_at: f64,
+    pub started_at: Option<f64>,
+    pub completed_at: Option<f64>,
+    pub cost_cents: i64,
+    pub llm_provider: Option<String>,
+    pub llm_model: Option<String>,
+    pub compliance_policy: String,
+    pub proof_properties: Vec<String>,
+    pub certificate_ids: Vec<String>,
+    pub output: Option<String>,
+    pub verification_summary: Option<Value>,
+    pub verification_profile: Value,
+    pub preset_key: String,
+    pub preset_digest: String,
+    pub token_id: String,
+    pub workflow_id: Option<String>,
+    pub workflow_stage_id: Option<String>,
+    pub run_spec: Value,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+    /// A reviewer stage's approved artifact (spec §9.4 step 2).
+    pub artifact: Option<Value>,
+    pub permissions: Vec<String>,
+    pub budget_cents: i64,
+    pub spent_cents: i64,
+    pub token_expires_at: Option<f64>,
+    pub token_revoked: bool,
+}
+
+/// An event before the store places it in its chain.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    pub kind: String,
+    pub data: Value,
+    pub timestamp: f64,
+}
+
+/// An event as chained (spec §9.6, §11.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub kind: String,
+    pub data: Value,
+    pub timestamp: f64,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A job a worker has just leased.
+#[derive(Debug, Clone)]
+pub struct ClaimedJob {
+    pub execution_id: String,
+    /// Claims so far, this one included.
+    pub attempts: i64,
+    pub api_key: Option<String>,
+    /// The step a lost worker had started without recording it, and that attempt's number.
+    pub inflight: Option<(i64, i64)>,
+    /// The saved transcript of an LLM run.
+    pub conversation: Option<Value>,
+}
+
+/// The durable effects of one recorded tool-call attempt.
+#[derive(Debug, Clone)]
+pub struct StepWrite {
+    pub step_index: i64,
+    /// The `ToolCallRecord` (spec §9.5).
+    pub record: Value,
+    /// The full effective output, when the tool ran and its output was not withheld.
+    pub output: Option<String>,
+    /// `(id, signed document)` when a certificate was issued.
+    pub certificate: Option<(String, Value)>,
+    /// The execution's totals after this step.
+    pub cost_cents: i64,
+    pub current_step: i64,
+    pub certificate_ids: Vec<String>,
+    pub proof_properties: Vec<String>,
+    /// The token's spent cents after this step.
+    pub spent_cents: i64,
+    pub input_tokens: i64,
+    pub output_tokens: i64,
+}
+
+/// A recorded step as a resumed run reloads it.
+#[derive(Debug, Clone)]
+pub struct StoredStep {
+    pub record: Value,
+    pub output: Option<String>,
+}
+
+/// A status change and what is written with it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub to: ExecStatus,
+    pub event: EventDraft,
+    pub error: Option<String>,
+    pub output: Option<String>,
+    pub verification_summary: Option<Value>,
+    pub final_violations: Option<Value>,
+    pub artifact: Option<Value>,
+    pub release_binding: Option<Value>,
+    /// The profile with what admission bound into it (spec §10.4).
+    pub verification_profile: Option<Value>,
+    /// The final-output certificate, with the totals that include it.
+    pub certificate: Option<(String, Value)>,
+    pub certificate_ids: Option<Vec<String>>,
+    pub proof_properties: Option<Vec<String>>,
+    pub input_tokens: Option<i64>,
+    pub output_tokens: Option<i64>,
+}
+
+impl Transition {
+    pub fn to(to: ExecStatus, event: EventDraft) -> Self {
+        Self {
+            to,
+            event,
+            error: None,
+            output: None,
+            verification_summary: None,
+            final_violations: None,
+            artifact: None,
+            release_binding: None,
+            verification_profile: None,
+            certificate: None,
+            certificate_ids: None,
+            proof_properties: None,
+            input_tokens: None,
+            output_tokens: None,
+        }
+    }
+}
+
+/// One outbound webhook delivery after its last attempt (spec §9.8).
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    /// `wh_<12 hex>`, also sent as `X-Certior-Delivery`.
+    pub id: String,
+    pub execution_id: String,
+    pub url: String,
+    pub event: String,
+    pub attempts: i64,
+    pub status_code: Option<i64>,
+    pub delivered: bool,
+    /// Why the last attempt failed, or why none was made.
+    pub error: String,
+    pub created_at: f64,
+}
+
+#[async_trait]
+pub trait ExecutionStore: Send + Sync {
+    /// Token, execution, its `execution.created` event and its job, in one transaction.
+    async fn create_task(
+        &self,
+        token: &NewToken,
+        execution: &NewExecution,
+        created: &EventDraft,
+        api_key: Option<&str>,
+    ) -> StoreResult<()>;
+    async fn execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>>;
+    /// Newest first; `owner` `None` lists everyone's.
+    async fn list_executions(
+        &self,
+        owner: Option<&str>,
+        status: Option<ExecStatus>,
+        page: Page,
+    ) -> StoreResult<Vec<ExecutionRecord>>;
+    /// Cancels a live execution (withdrawing its job if no worker holds it, erasing the per-run
+    /// key either way) and appends the event. Returns the status after the call, or `None` for an
+    /// unknown id.
+    async fn cancel_execution(&self, id: &str, cancelled: &EventDraft) -> StoreResult<Option<ExecStatus>>;
+    /// In `step_index` order.
+    async fn steps(&self, execution_id: &str) -> StoreResult<Vec<StoredStep>>;
+    async fn events(&self, subject_id: &str) -> StoreResult<Vec<StoredEvent>>;
+
+    /// Leases the oldest job that is unleased or whose lease expired before `now`.
+    async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>>;
+    /// Extends a lease this worker still holds; `false` when it was lost or the job is gone.
+    async fn renew_lease(&self, execution_id: &str, worker: &str, lease_until: f64) -> StoreResult<bool>;
+    /// Removes a job (and the per-run key with it).
+    async fn finish_job(&self, execution_id: &str) -> StoreResult<()>;
+    /// Marks a step in flight and appends its `execution.executing_tool` event, if the execution
+    /// is still `executing`; `false` means it was cancelled and nothing may run.
+    async fn begin_step(
+        &self,
+        execution_id: &str,
+        step_index: i64,
+        attempt: i64,
+        event: &EventDraft,
+    ) -> StoreResult<bool>;
+    /// Records a finished attempt, its certificate and the execution's totals, clears the
+    /// in-flight mark and appends the event (an in-flight call is recorded even if the execution
+    /// was cancelled meanwhile).
+    async fn record_step(&self, execution_id: &str, step: &StepWrite, event: &EventDraft) -> StoreResult<()>;
+    /// Saves an LLM run's transcript and token counts, so a reclaimed job resumes where it stopped.
+    async fn save_conversation(
+        &self,
+        execution_id: &str,
+        conversation: &Value,
+        input_tokens: i64,
+        output_tokens: i64,
+    ) -> StoreResult<()>;
+    /// Applies the change if the status is one of `from`; `false` when it is not (e.g. cancelled).
+    /// A terminal change also removes the job.
+    async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool>;
+    async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()>;
+}

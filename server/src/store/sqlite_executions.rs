@@ -1,0 +1,540 @@
+//! [`ExecutionStore`] on SQLite. Transactions that read before they write (the event chain, the
+//! queue) start with `BEGIN IMMEDIATE`, taking the write lock up front: a deferred transaction
+//! that upgrades after another connection wrote fails at once with `SQLITE_BUSY` instead of
+//! waiting for the busy timeout.
+
+use async_trait::async_trait;
+use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
+use serde_json::Value;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+
+use super::executions::*;
+use super::sqlite::{classify, SqliteStore};
+use super::{Page, StoreError, StoreResult};
+
+const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
+     e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
+     e.proof_properties, e.certificate_ids, e.output, e.verification_summary, e.verification_profile, \
+     e.preset_key, e.preset_digest, e.token_id, e.workflow_id, e.workflow_stage_id, e.run_spec, \
+     e.input_tokens, e.output_tokens, e.artifact, t.permissions, t.budget_cents, t.spent_cents, \
+     t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at";
+
+fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(sqlx::Error::Decode(format!("{what}: {err}").into()))
+}
+
+fn json_column(row: &SqliteRow, name: &str) -> StoreResult<Value> {
+    let text: String = row.try_get(name)?;
+    serde_json::from_str(&text).map_err(|err| decode_error(name, err))
+}
+
+fn optional_json_column(row: &SqliteRow, name: &str) -> StoreResult<Option<Value>> {
+    let text: Option<String> = row.try_get(name)?;
+    text.map(|t| serde_json::from_str(&t).map_err(|err| decode_error(name, err)))
+        .transpose()
+}
+
+fn strings_column(row: &SqliteRow, name: &str) -> StoreResult<Vec<String>> {
+    serde_json::from_value(json_column(row, name)?).map_err(|err| decode_error(name, err))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("JSON values always serialise")
+}
+
+fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
+    let status: String = row.try_get("status")?;
+    let revoked_at: Option<f64> = row.try_get("token_revoked_at")?;
+    Ok(ExecutionRecord {
+        id: row.try_get("id")?,
+        user_id: row.try_get("user_id")?,
+        task: row.try_get("task")?,
+        status: ExecStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
+        current_step: row.try_get("current_step")?,
+        error: row.try_get("error")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+        started_at: row.try_get("started_at")?,
+        completed_at: row.try_get("completed_at")?,
+        cost_cents: row.try_get("cost_cents")?,
+        llm_provider: row.try_get("llm_provider")?,
+        llm_model: row.try_get("llm_model")?,
+        compliance_policy: row.try_get("compliance_policy")?,
+        proof_properties: strings_column(row, "proof_properties")?,
+        certificate_ids: strings_column(row, "certificate_ids")?,
+        output: row.try_get("output")?,
+        verification_summary: optional_json_column(row, "verification_summary")?,
+        verification_profile: json_column(row, "verification_profile")?,
+        preset_key: row.try_get("preset_key")?,
+        preset_digest: row.try_get("preset_digest")?,
+        token_id: row.try_get("token_id")?,
+        workflow_id: row.try_get("workflow_id")?,
+        workflow_stage_id: row.try_get("workflow_stage_id")?,
+        run_spec: json_column(row, "run_spec")?,
+        input_tokens: row.try_get("input_tokens")?,
+        output_tokens: row.try_get("output_tokens")?,
+        artifact: optional_json_column(row, "artifact")?,
+        permissions: strings_column(row, "permissions")?,
+        budget_cents: row.try_get("budget_cents")?,
+        spent_cents: row.try_get("spent_cents")?,
+        token_expires_at: row.try_get("token_expires_at")?,
+        token_revoked: revoked_at.is_some(),
+    })
+}
+
+/// Appends `draft` to `subject_id`'s chain inside `tx` (which must hold the write lock).
+async fn append_event(tx: &mut SqliteConnection, subject_id: &str, draft: &EventDraft) -> StoreResult<StoredEvent> {
+    let last: Option<(i64, String)> =
+        sqlx::query_as("SELECT seq, hash FROM events WHERE subject_id = ? ORDER BY seq DESC LIMIT 1")
+            .bind(subject_id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    let seq = prev_seq + 1;
+    let chained = ChainEvent {
+        seq: seq as u64,
+        subject_id: subject_id.to_owned(),
+        kind: draft.kind.clone(),
+        data: draft.data.clone(),
+        timestamp: draft.timestamp,
+    };
+    let hash = chain_hash(&prev_hash, &chained).map_err(|err| decode_error("event data", err))?;
+    sqlx::query(
+        "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(subject_id)
+    .bind(seq)
+    .bind(&draft.kind)
+    .bind(to_json(&draft.data))
+    .bind(draft.timestamp)
+    .bind(&prev_hash)
+    .bind(&hash)
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?;
+    Ok(StoredEvent {
+        seq,
+        kind: draft.kind.clone(),
+        data: draft.data.clone(),
+        timestamp: draft.timestamp,
+        prev_hash,
+        hash,
+    })
+}
+
+async fn insert_certificate(
+    tx: &mut SqliteConnection,
+    execution_id: &str,
+    (id, document): &(String, Value),
+    issued_at: f64,
+) -> StoreResult<()> {
+    sqlx::query("INSERT INTO certificates (id, execution_id, document, issued_at) VALUES (?, ?, ?, ?)")
+        .bind(id)
+        .bind(execution_id)
+        .bind(to_json(document))
+        .bind(issued_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+fn placeholders(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+impl SqliteStore {
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
+    }
+}
+
+#[async_trait]
+impl ExecutionStore for SqliteStore {
+    async fn create_task(
+        &self,
+        token: &NewToken,
+        execution: &NewExecution,
+        created: &EventDraft,
+        api_key: Option<&str>,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT INTO capability_tokens (id, user_id, agent_id, permissions, budget_cents, compliance_policy, \
+             metadata, jws, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&token.id)
+        .bind(&token.user_id)
+        .bind(&token.agent_id)
+        .bind(to_json(&token.permissions))
+        .bind(token.budget_cents)
+        .bind(&token.compliance_policy)
+        .bind(to_json(&token.metadata))
+        .bind(&token.jws)
+        .bind(token.created_at)
+        .bind(token.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        sqlx::query(
+            "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
+             compliance_policy, verification_profile, preset_key, preset_digest, token_id, run_spec) \
+             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&execution.id)
+        .bind(&execution.user_id)
+        .bind(&execution.task)
+        .bind(execution.created_at)
+        .bind(execution.created_at)
+        .bind(&execution.llm_provider)
+        .bind(&execution.llm_model)
+        .bind(&execution.compliance_policy)
+        .bind(to_json(&execution.verification_profile))
+        .bind(&execution.preset_key)
+        .bind(&execution.preset_digest)
+        .bind(&execution.token_id)
+        .bind(to_json(&execution.run_spec))
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        append_event(&mut tx, &execution.id, created).await?;
+        sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES (?, ?, ?)")
+            .bind(&execution.id)
+            .bind(execution.created_at)
+            .bind(api_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id WHERE e.id = ?"
+        );
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(classify)?;
+        row.as_ref().map(execution_from_row).transpose()
+    }
+
+    async fn list_executions(
+        &self,
+        owner: Option<&str>,
+        status: Option<ExecStatus>,
+        page: Page,
+    ) -> StoreResult<Vec<ExecutionRecord>> {
+        let sql = format!(
+            "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id \
+             WHERE (?1 IS NULL OR e.user_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
+             ORDER BY e.created_at DESC, e.id DESC LIMIT ?3 OFFSET ?4"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(owner)
+            .bind(status.map(ExecStatus::as_str))
+            .bind(page.limit)
+            .bind(page.offset)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter().map(execution_from_row).collect()
+    }
+
+    async fn cancel_execution(&self, id: &str, cancelled: &EventDraft) -> StoreResult<Option<ExecStatus>> {
+        let mut tx = self.write_tx().await?;
+        let status: Option<String> = sqlx::query_scalar("SELECT status FROM executions WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(classify)?;
+        let Some(status) = status else { return Ok(None) };
+        let status = ExecStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?;
+        if status.is_terminal() {
+            return Ok(Some(status));
+        }
+        sqlx::query("UPDATE executions SET status = 'cancelled', completed_at = ?1, updated_at = ?1 WHERE id = ?2")
+            .bind(cancelled.timestamp)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        // A queued job is withdrawn; a leased one stays for its worker to notice and finish.
+        sqlx::query("DELETE FROM jobs WHERE execution_id = ? AND lease_owner IS NULL")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        sqlx::query("UPDATE jobs SET api_key = NULL WHERE execution_id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        append_event(&mut tx, id, cancelled).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(Some(ExecStatus::Cancelled))
+    }
+
+    async fn steps(&self, execution_id: &str) -> StoreResult<Vec<StoredStep>> {
+        let rows = sqlx::query("SELECT record, output FROM execution_steps WHERE execution_id = ? ORDER BY step_index")
+            .bind(execution_id)
+            .fetch_all(&self.pool)
+            .await
+            .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredStep {
+                    record: json_column(row, "record")?,
+                    output: row.try_get("output")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn events(&self, subject_id: &str) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, type, data, timestamp, prev_hash, hash FROM events WHERE subject_id = ? ORDER BY seq",
+        )
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(classify)?;
+        rows.iter()
+            .map(|row| {
+                Ok(StoredEvent {
+                    seq: row.try_get("seq")?,
+                    kind: row.try_get("type")?,
+                    data: json_column(row, "data")?,
+                    timestamp: row.try_get("timestamp")?,
+                    prev_hash: row.try_get("prev_hash")?,
+                    hash: row.try_get("hash")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>> {
+        // One statement: the choice and the lease are atomic without an explicit transaction.
+        let row = sqlx::query(
+            "UPDATE jobs SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1 \
+             WHERE execution_id = (SELECT execution_id FROM jobs WHERE lease_until IS NULL OR lease_until < ?3 \
+                                   ORDER BY created_at, execution_id LIMIT 1) \
+             RETURNING execution_id, attempts, api_key, inflight_step, inflight_attempt, conversation",
+        )
+        .bind(worker)
+        .bind(lease_until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(classify)?;
+        let Some(row) = row else { return Ok(None) };
+        let inflight_step: Option<i64> = row.try_get("inflight_step")?;
+        let inflight_attempt: Option<i64> = row.try_get("inflight_attempt")?;
+        Ok(Some(ClaimedJob {
+            execution_id: row.try_get("execution_id")?,
+            attempts: row.try_get("attempts")?,
+            api_key: row.try_get("api_key")?,
+            inflight: inflight_step.zip(inflight_attempt),
+            conversation: optional_json_column(&row, "conversation")?,
+        }))
+    }
+
+    async fn renew_lease(&self, execution_id: &str, worker: &str, lease_until: f64) -> StoreResult<bool> {
+        let done = sqlx::query("UPDATE jobs SET lease_until = ? WHERE execution_id = ? AND lease_owner = ?")
+            .bind(lease_until)
+            .bind(execution_id)
+            .bind(worker)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job(&self, execution_id: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM jobs WHERE execution_id = ?")
+            .bind(execution_id)
+            .execute(&self.pool)
+            .await
+            .map_err(classify)?;
+        Ok(())
+    }
+
+    async fn begin_step(
+        &self,
+        execution_id: &str,
+        step_index: i64,
+        attempt: i64,
+        event: &EventDraft,
+    ) -> StoreResult<bool> {
+        let mut tx = self.write_tx().await?;
+        let live = sqlx::query("UPDATE executions SET updated_at = ? WHERE id = ? AND status = 'executing'")
+            .bind(event.timestamp)
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        if live.rows_affected() == 0 {
+            return Ok(false);
+        }
+        sqlx::query("UPDATE jobs SET inflight_step = ?, inflight_attempt = ? WHERE execution_id = ?")
+            .bind(step_index)
+            .bind(attempt)
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        append_event(&mut tx, execution_id, event).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn record_step(&self, execution_id: &str, step: &StepWrite, event: &EventDraft) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query(
+            "INSERT OR REPLACE INTO execution_steps (execution_id, step_index, record, output) VALUES (?, ?, ?, ?)",
+        )
+        .bind(execution_id)
+        .bind(step.step_index)
+        .bind(to_json(&step.record))
+        .bind(&step.output)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+        if let Some(certificate) = &step.certificate {
+            insert_certificate(&mut tx, execution_id, certificate, event.timestamp).await?;
+        }
+        let token_id: String = sqlx::query_scalar(
+            "UPDATE executions SET current_step = ?1, cost_cents = ?2, certificate_ids = ?3, proof_properties = ?4, \
+             input_tokens = ?5, output_tokens = ?6, updated_at = ?7 WHERE id = ?8 RETURNING token_id",
+        )
+        .bind(step.current_step)
+        .bind(step.cost_cents)
+        .bind(to_json(&step.certificate_ids))
+        .bind(to_json(&step.proof_properties))
+        .bind(step.input_tokens)
+        .bind(step.output_tokens)
+        .bind(event.timestamp)
+        .bind(execution_id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(classify)?;
+        sqlx::query("UPDATE capability_tokens SET spent_cents = ? WHERE id = ?")
+            .bind(step.spent_cents)
+            .bind(&token_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        sqlx::query("UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = ?")
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        append_event(&mut tx, execution_id, event).await?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn save_conversation(
+        &self,
+        execution_id: &str,
+        conversation: &Value,
+        input_tokens: i64,
+        output_tokens: i64,
+    ) -> StoreResult<()> {
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE jobs SET conversation = ? WHERE execution_id = ?")
+            .bind(to_json(conversation))
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        sqlx::query("UPDATE executions SET input_tokens = ?, output_tokens = ? WHERE id = ?")
+            .bind(input_tokens)
+            .bind(output_tokens)
+            .bind(execution_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
+        tx.commit().await.map_err(classify)
+    }
+
+    async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool> {
+        let now = change.event.timestamp;
+        let sql = format!(
+            "UPDATE executions SET status = ?, updated_at = ?, \
+               started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END, \
+               completed_at = CASE WHEN ? THEN ? ELSE completed_at END, \
+               error = COALESCE(?, error), output = COALESCE(?, output), \
+               verification_summary = COALESCE(?, verification_summary), \
+               final_violations = COALESCE(?, final_violations), \
+               artifact = COALESCE(?, artifact), release_binding = COALESCE(?, release_binding), \
+               verification_profile = COALESCE(?, verification_profile), \
+               certificate_ids = COALESCE(?, certificate_ids), proof_properties = COALESCE(?, proof_properties), \
+               input_tokens = COALESCE(?, input_tokens), output_tokens = COALESCE(?, output_tokens) \
+             WHERE id = ? AND status IN ({})",
+            placeholders(from.len())
+        );
+        let mut tx = self.write_tx().await?;
+        let mut query = sqlx::query(&sql)
+            .bind(change.to.as_str())
+            .bind(now)
+            .bind(change.to == ExecStatus::Planning)
+            .bind(now)
+            .bind(change.to.is_terminal())
+            .bind(now)
+            .bind(&change.error)
+            .bind(&change.output)
+            .bind(change.verification_summary.as_ref().map(to_json))
+            .bind(change.final_violations.as_ref().map(to_json))
+            .bind(change.artifact.as_ref().map(to_json))
+            .bind(change.release_binding.as_ref().map(to_json))
+            .bind(change.verification_profile.as_ref().map(to_json))
+            .bind(change.certificate_ids.as_ref().map(to_json))
+            .bind(change.proof_properties.as_ref().map(to_json))
+            .bind(change.input_tokens)
+            .bind(change.output_tokens)
+            .bind(execution_id);
+        for status in from {
+            query = query.bind(status.as_str());
+        }
+        let applied = query.execute(&mut *tx).await.map_err(classify)?.rows_affected() == 1;
+        if !applied {
+            return Ok(false);
+        }
+        if let Some(certificate) = &change.certificate {
+            insert_certificate(&mut tx, execution_id, certificate, now).await?;
+        }
+        if change.to.is_terminal() {
+            sqlx::query("DELETE FROM jobs WHERE execution_id = ?")
+                .bind(execution_id)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        append_event(&mut tx, execution_id, &change.event).await?;
+        tx.commit().await.map_err(classify)?;
+        Ok(true)
+    }
+
+    async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO webhook_deliveries (id, execution_id, url, event, attempts, status_code, delivered, error, \
+             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&delivery.id)
+        .bind(&delivery.execution_id)
+        .bind(&delivery.url)
+        .bind(&delivery.event)
+        .bind(delivery.attempts)
+        .bind(delivery.status_code)
+        .bind(delivery.delivered)
+        .bind(&delivery.error)
+        .bind(delivery.created_at)
+        .execute(&self.pool)
+        .await
+        .map_err(classify)?;
+        Ok(())
+    }
+}
