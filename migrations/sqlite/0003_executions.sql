@@ -48,6 +48,7 @@ CREATE TABLE executions (
     input_tokens          INTEGER NOT NULL DEFAULT 0,
     output_tokens         INTEGER NOT NULL DEFAULT 0,
     final_violations      TEXT,                         -- JSON array: final-output violations and holds
+    final_scan            TEXT,                         -- JSON: the final-output content phase, when it ran
     artifact              TEXT,                         -- JSON approved artifact of a reviewer stage (spec §9.4)
     release_binding       TEXT                          -- JSON release_binding_summary of a release stage
 );

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http;
-use crate::routes::{auth, compliance, docs, executions, health, settings, tasks, trust, users};
+use crate::routes::{auth, compliance, docs, executions, health, settings, tasks, trust, users, workflows, ws};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -33,6 +33,7 @@ use crate::state::AppState;
     tags((name = "platform"), (name = "auth", description = "Users, API keys and sessions"),
         (name = "tasks", description = "Submit agent runs whose every tool call passes the Guard"),
         (name = "executions", description = "Task runs: status, tool-call records, hash-chained events"),
+        (name = "workflows", description = "Ordered stages, each a verified execution; review before release"),
         (name = "compliance", description = "Presets: Cedar policies and Wasm plugins"),
         (name = "settings", description = "LLM providers and the server's default"),
         (name = "trust", description = "Public keys and verification of signed evidence"))
@@ -74,7 +75,12 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(executions::get_execution, executions::cancel_execution))
         .routes(routes!(executions::execution_steps))
         .routes(routes!(executions::execution_events))
+        .routes(routes!(ws::stream_execution))
+        .routes(routes!(workflows::create_workflow, workflows::list_workflows))
+        .routes(routes!(workflows::get_workflow, workflows::cancel_workflow))
+        .routes(routes!(workflows::export_workflow))
         .routes(routes!(compliance::list_presets))
+        .routes(routes!(compliance::export_execution))
         .routes(routes!(trust::keys))
         .routes(routes!(trust::verify))
 }

@@ -5,6 +5,8 @@ mod auth;
 mod cert_cli;
 mod cli;
 mod clock;
+mod compliance_package;
+mod compliance_pdf;
 mod error;
 mod executor;
 mod http;
@@ -16,11 +18,13 @@ mod serve;
 mod settings;
 mod state;
 mod store;
+mod submission;
 mod telemetry;
 mod tools;
 mod user_cli;
 mod validate;
 mod webhooks;
+mod workflows;
 
 use clap::Parser;
 

@@ -14,7 +14,7 @@ use crate::auth::bootstrap_admin;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tools::Tools;
-use crate::{app, executor, store};
+use crate::{app, executor, store, workflows};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // The plugin host must be configured before any preset loads its modules; compiled modules
@@ -50,8 +50,10 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         http: reqwest::Client::new(),
         tools: Arc::new(tools),
         jobs: Arc::new(Notify::new()),
+        websockets: Default::default(),
     };
     executor::spawn_workers(&state);
+    workflows::spawn_sweeper(&state);
     let app = app::router(state)?;
 
     // The one line on stdout: scripts and tests that ask for port 0 read the port from it.

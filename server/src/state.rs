@@ -4,6 +4,7 @@ use certior::preset::PresetRegistry;
 use certior::signing::SigningKeyring;
 use tokio::sync::Notify;
 
+use crate::routes::ws::SocketCounts;
 use crate::settings::Settings;
 use crate::store::Store;
 use crate::tools::Tools;
@@ -22,4 +23,6 @@ pub struct AppState {
     pub tools: Arc<Tools>,
     /// Wakes an idle worker when a job is queued.
     pub jobs: Arc<Notify>,
+    /// Open execution streams per client address (spec §1.11).
+    pub websockets: SocketCounts,
 }

@@ -269,3 +269,56 @@ pub async fn server_with_admin_and(env: &[(&str, &str)]) -> (Server, String) {
     let key = reply.body["api_key"].as_str().expect("api_key").to_string();
     (server, key)
 }
+
+/// A local HTTP peer for `http_get` steps: `/slow/{name}` answers `payload of <name>` after a
+/// delay, counting the requests for each name and remembering when it answered.
+pub struct SlowPeer {
+    /// `localhost:<port>`, not an IP literal: the `default` preset's PII plugin blocks IP
+    /// addresses in tool inputs.
+    pub address: String,
+    seen: std::sync::Arc<std::sync::Mutex<PeerLog>>,
+}
+
+#[derive(Default)]
+struct PeerLog {
+    hits: std::collections::HashMap<String, usize>,
+    answered: std::collections::HashMap<String, std::time::Instant>,
+}
+
+impl SlowPeer {
+    pub async fn start(delay: Duration) -> SlowPeer {
+        use axum::extract::{Path, State};
+        type Shared = (std::sync::Arc<std::sync::Mutex<PeerLog>>, Duration);
+        let seen: std::sync::Arc<std::sync::Mutex<PeerLog>> = Default::default();
+        let app = axum::Router::new()
+            .route(
+                "/slow/{name}",
+                axum::routing::get(
+                    |State((seen, delay)): State<Shared>, Path(name): Path<String>| async move {
+                        *seen.lock().unwrap().hits.entry(name.clone()).or_default() += 1;
+                        tokio::time::sleep(delay).await;
+                        seen.lock()
+                            .unwrap()
+                            .answered
+                            .insert(name.clone(), std::time::Instant::now());
+                        format!("payload of {name}")
+                    },
+                ),
+            )
+            .with_state((seen.clone(), delay));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("localhost:{}", listener.local_addr().unwrap().port());
+        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        SlowPeer { address, seen }
+    }
+
+    /// How many requests for `name` arrived.
+    pub fn hits(&self, name: &str) -> usize {
+        self.seen.lock().unwrap().hits.get(name).copied().unwrap_or(0)
+    }
+
+    /// When the answer for `name` was sent; panics if it was not.
+    pub fn answered_at(&self, name: &str) -> std::time::Instant {
+        self.seen.lock().unwrap().answered[name]
+    }
+}

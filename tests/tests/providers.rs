@@ -74,6 +74,16 @@ fn anthropic_script(n: usize, _: &Value) -> (u16, Value) {
     )
 }
 
+/// A server with `env`, a client and an operator's key.
+async fn start(env: &[(&str, &str)]) -> (Server, Client, String) {
+    let server = Server::start_with(env).await;
+    let api = server.client();
+    let key = api
+        .register(&json!({"email": "ops@example.com", "password": "password-1"}), None)
+        .await;
+    (server, api, key)
+}
+
 async fn run_task(api: &Client, key: &str, provider: &str) -> (Value, Vec<Value>) {
     let created = api
         .post(
@@ -113,11 +123,7 @@ fn assert_gated_run(server: &Server, view: &Value, steps: &[Value]) {
 #[tokio::test]
 async fn openai_compatible_runs_pass_every_call_through_the_gate() {
     let (base, seen) = stand_in("/v1/chat/completions", openai_script).await;
-    let server = Server::start_with(&[("OPENAI_BASE_URL", &format!("{base}/v1"))]).await;
-    let api = server.client();
-    let key = api
-        .register(&json!({"email": "ops@example.com", "password": "password-1"}), None)
-        .await;
+    let (server, api, key) = start(&[("OPENAI_BASE_URL", &format!("{base}/v1"))]).await;
     let (view, steps) = run_task(&api, &key, "openai").await;
     assert_gated_run(&server, &view, &steps);
     assert_eq!(view["llm_provider"], "openai");
@@ -168,11 +174,7 @@ async fn openai_compatible_runs_pass_every_call_through_the_gate() {
 #[tokio::test]
 async fn anthropic_runs_pass_every_call_through_the_gate() {
     let (base, seen) = stand_in("/v1/messages", anthropic_script).await;
-    let server = Server::start_with(&[("ANTHROPIC_API_KEY", "sk-ant-test"), ("ANTHROPIC_BASE_URL", &base)]).await;
-    let api = server.client();
-    let key = api
-        .register(&json!({"email": "ops@example.com", "password": "password-1"}), None)
-        .await;
+    let (server, api, key) = start(&[("ANTHROPIC_API_KEY", "sk-ant-test"), ("ANTHROPIC_BASE_URL", &base)]).await;
     let (view, steps) = run_task(&api, &key, "anthropic").await;
     assert_gated_run(&server, &view, &steps);
     assert_eq!(view["llm_model"], "claude-sonnet-4-20250514");
@@ -216,11 +218,7 @@ async fn anthropic_runs_pass_every_call_through_the_gate() {
 async fn a_per_run_key_is_used_and_never_shown() {
     let (base, seen) = stand_in("/v1/messages", anthropic_script).await;
     // No server key: the per-run key alone makes the provider usable for this run.
-    let server = Server::start_with(&[("ANTHROPIC_BASE_URL", &base)]).await;
-    let api = server.client();
-    let key = api
-        .register(&json!({"email": "ops@example.com", "password": "password-1"}), None)
-        .await;
+    let (server, api, key) = start(&[("ANTHROPIC_BASE_URL", &base)]).await;
     let created = api
         .post(
             "/api/v1/tasks",
@@ -253,11 +251,7 @@ async fn a_provider_failure_fails_the_run_with_its_reason() {
         )
     }
     let (base, seen) = stand_in("/v1/messages", out_of_credit).await;
-    let server = Server::start_with(&[("ANTHROPIC_API_KEY", "sk-ant-test"), ("ANTHROPIC_BASE_URL", &base)]).await;
-    let api = server.client();
-    let key = api
-        .register(&json!({"email": "ops@example.com", "password": "password-1"}), None)
-        .await;
+    let (_server, api, key) = start(&[("ANTHROPIC_API_KEY", "sk-ant-test"), ("ANTHROPIC_BASE_URL", &base)]).await;
     let (view, steps) = run_task(&api, &key, "anthropic").await;
     assert_eq!(view["status"], "failed");
     assert!(steps.is_empty());

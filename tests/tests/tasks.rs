@@ -1,50 +1,10 @@
 //! `POST /tasks` and the executions API end to end: plan runs through the gate, denials,
 //! validation, ownership, cancellation, redaction and the event chain.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::Router;
-use certior_e2e::{server_with_admin_and, Client, Server};
+use certior_e2e::{server_with_admin_and, Client, Server, SlowPeer};
 use serde_json::{json, Value};
-
-/// A local HTTP peer for `http_get` steps: `/slow/{name}` answers after a delay and counts
-/// its hits per name.
-struct Peer {
-    address: String,
-    hits: Arc<Mutex<HashMap<String, usize>>>,
-}
-
-impl Peer {
-    async fn start(delay: Duration) -> Peer {
-        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
-        let app = Router::new()
-            .route(
-                "/slow/{name}",
-                get(
-                    |State((hits, delay)): State<(Arc<Mutex<HashMap<String, usize>>>, Duration)>,
-                     Path(name): Path<String>| async move {
-                        *hits.lock().unwrap().entry(name.clone()).or_default() += 1;
-                        tokio::time::sleep(delay).await;
-                        format!("payload of {name}")
-                    },
-                ),
-            )
-            .with_state((hits.clone(), delay));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        // `localhost`, not an IP literal: the `default` preset's PII plugin blocks IP addresses.
-        let address = format!("localhost:{}", listener.local_addr().unwrap().port());
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Peer { address, hits }
-    }
-
-    fn hits(&self, name: &str) -> usize {
-        self.hits.lock().unwrap().get(name).copied().unwrap_or(0)
-    }
-}
 
 async fn operator(api: &Client, email: &str) -> String {
     api.register(&json!({"email": email, "password": "password-1"}), None)
@@ -469,7 +429,7 @@ async fn executions_are_visible_to_owners_admins_and_auditors_only() {
 
 #[tokio::test]
 async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
-    let peer = Peer::start(Duration::from_millis(800)).await;
+    let peer = SlowPeer::start(Duration::from_millis(800)).await;
     let server = Server::start_with(&[("CERTIOR_HTTP_ALLOWED_HOSTS", &peer.address)]).await;
     let api = server.client();
     let key = operator(&api, "ops@example.com").await;
@@ -556,7 +516,7 @@ async fn futures_join_all<F: std::future::Future<Output = String> + Send + 'stat
 
 #[tokio::test]
 async fn a_crashed_server_resumes_every_run_from_its_last_recorded_step() {
-    let peer = Peer::start(Duration::from_millis(400)).await;
+    let peer = SlowPeer::start(Duration::from_millis(400)).await;
     let env = [
         ("CERTIOR_HTTP_ALLOWED_HOSTS", peer.address.as_str()),
         ("CERTIOR_WORKERS", "4"),

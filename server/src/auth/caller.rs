@@ -37,6 +37,24 @@ impl RoleSet for Writers {
     const ALLOWED: &'static [Role] = &[Role::Admin, Role::Operator, Role::Approver, Role::PolicyAuthor];
 }
 
+/// [`Writers`], refused with the workflow endpoint's own sentence (spec §4.5.1 step 1).
+pub struct WorkflowCreators;
+impl RoleSet for WorkflowCreators {
+    const ALLOWED: &'static [Role] = Writers::ALLOWED;
+
+    fn refusal(role: Role) -> String {
+        let name = role.as_str();
+        let mut chars = name.chars();
+        let capitalised: String = chars
+            .next()
+            .map(|c| c.to_ascii_uppercase())
+            .into_iter()
+            .chain(chars)
+            .collect();
+        format!("{capitalised} role cannot create workflows")
+    }
+}
+
 /// [`Writers`], refused with the task endpoint's own sentence (spec §4.3 step 1).
 pub struct TaskCreators;
 impl RoleSet for TaskCreators {

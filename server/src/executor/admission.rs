@@ -3,16 +3,28 @@
 //! bound into the profile's `metadata.release_binding` for the final checks (§9.4).
 
 use certior::authz::{run_stage, StageRequest};
-use certior::Principal;
+use certior::preset::Hook;
+use certior::{
+    ContentAction, ContentGate, ContentRequest, ContentSubject, Phase, Preset, Principal, Severity, StageRole,
+    VerificationProfile,
+};
 use serde_json::{json, Value};
 
-use super::run::Run;
+use super::gate::blocking_codes;
 use crate::clock::now;
+use crate::compliance_package::proofs_required;
 use crate::routes::executions::verify_stored_chain;
-use crate::store::{ExecStatus, ExecutionRecord, StoreResult};
+use crate::state::AppState;
+use crate::store::{ExecStatus, ExecutionRecord, StoreResult, User};
 
-/// Why the admission refused, as the `error` of the failed execution.
-pub struct Refused(pub String);
+/// Why admission refused.
+pub enum Refused {
+    /// A release stage without any upstream execution (tasks and workflow stages word this
+    /// differently).
+    NoUpstream,
+    /// The error text: invalid upstream codes, the denying policy ids, or content codes.
+    Denied(String),
+}
 
 /// An upstream's approved artifact, if it has a usable one.
 fn approved_artifact(upstream: &ExecutionRecord) -> Option<&Value> {
@@ -25,45 +37,40 @@ fn approved_artifact(upstream: &ExecutionRecord) -> Option<&Value> {
 
 /// Compliant under its own preset (spec §12.3): completed, every required proof among its
 /// certificates' properties, and an intact event chain.
-async fn compliant(run: &Run<'_>, upstream: &ExecutionRecord) -> StoreResult<bool> {
+async fn compliant(state: &AppState, upstream: &ExecutionRecord) -> StoreResult<bool> {
     if upstream.status != ExecStatus::Completed {
         return Ok(false);
     }
-    let Some(preset) = run.state.presets.get(&upstream.preset_key) else {
+    let Some(preset) = state.presets.get(&upstream.preset_key) else {
         return Ok(false);
     };
-    let profile_proofs = upstream.verification_profile["required_proofs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    let required = preset
-        .manifest()
-        .required_proofs
-        .iter()
-        .cloned()
-        .chain(profile_proofs.iter().filter_map(|p| p.as_str().map(str::to_owned)));
-    let proven = required.into_iter().all(|p| upstream.proof_properties.contains(&p));
-    let events = run.state.store.events(&upstream.id).await?;
+    let required = proofs_required(&preset, &upstream.verification_profile);
+    let proven = required.iter().all(|p| upstream.proof_properties.contains(p));
+    let events = state.store.events(&upstream.id).await?;
     Ok(proven && verify_stored_chain(&upstream.id, &events).verified)
 }
 
-/// The admission of a release-stage execution. `Ok(Err(_))` is a refusal to record.
-pub async fn admit(run: &mut Run<'_>) -> StoreResult<Result<(), Refused>> {
-    let upstream_ids = run.profile.upstream_execution_ids.clone();
-    if upstream_ids.is_empty() {
-        return Ok(Err(Refused(
-            "Release-stage execution is missing upstream reviewer executions".into(),
-        )));
+/// Stage admission (spec §10.4) for a stage owned by `owner`, run as `stage_id` (the workflow
+/// stage id, or the execution id of a direct task): the upstream checks, the preset's `stage`
+/// plugins over the task text, then Cedar `run_stage`. A release stage's binding is written into
+/// the profile's metadata; `Ok(Err(_))` is a refusal to record.
+pub async fn admit_stage(
+    state: &AppState,
+    owner: &User,
+    preset: &Preset,
+    profile: &mut VerificationProfile,
+    task: &str,
+    stage_id: &str,
+) -> StoreResult<Result<(), Refused>> {
+    let release = profile.stage_role == StageRole::Release;
+    let upstream_ids = profile.upstream_execution_ids.clone();
+    if release && upstream_ids.is_empty() {
+        return Ok(Err(Refused::NoUpstream));
     }
     let mut invalid: Vec<String> = Vec::new();
     let mut artifacts: Vec<Value> = Vec::new();
     for id in &upstream_ids {
-        let upstream = run
-            .state
-            .store
-            .execution(id)
-            .await?
-            .filter(|u| u.user_id == run.execution.user_id);
+        let upstream = state.store.execution(id).await?.filter(|u| u.user_id == owner.id);
         let Some(upstream) = upstream else {
             invalid.push(format!("missing:{id}"));
             continue;
@@ -72,7 +79,7 @@ pub async fn admit(run: &mut Run<'_>) -> StoreResult<Result<(), Refused>> {
             Some("not_completed")
         } else if upstream.verification_profile["stage_role"] != "reviewer" {
             Some("not_reviewer")
-        } else if !compliant(run, &upstream).await? {
+        } else if !compliant(state, &upstream).await? {
             Some("non_compliant")
         } else if approved_artifact(&upstream).is_none() {
             Some("missing_approved_artifact")
@@ -91,46 +98,91 @@ pub async fn admit(run: &mut Run<'_>) -> StoreResult<Result<(), Refused>> {
             (None, None) => {}
         }
     }
-    let owner = Principal {
-        user_id: run.user.id.clone(),
-        role: run.user.role.as_str().to_owned(),
+    if let Some(codes) = stage_plugins_deny(preset, profile, task, stage_id) {
+        return Ok(Err(Refused::Denied(format!(
+            "Stage admission denied by content policy: {codes}"
+        ))));
+    }
+    let principal = Principal {
+        user_id: owner.id.clone(),
+        role: owner.role.as_str().to_owned(),
     };
     let answer = run_stage(
-        &run.preset,
-        &owner,
+        preset,
+        &principal,
         &StageRequest {
-            stage_id: &run.execution.id,
-            stage_role: run.profile.stage_role.as_str(),
+            stage_id,
+            stage_role: profile.stage_role.as_str(),
             upstream_count: upstream_ids.len() as i64,
             invalid_upstream: &invalid,
         },
     );
     if !answer.allowed {
-        let reasons = if invalid.is_empty() { answer.policy_ids } else { invalid };
-        return Ok(Err(Refused(format!(
-            "Release-stage temporal validation failed: {}",
-            reasons.join(", ")
-        ))));
+        let error = if release && !invalid.is_empty() {
+            format!("Release-stage temporal validation failed: {}", invalid.join(", "))
+        } else {
+            format!("Stage admission denied by policy: {}", answer.policy_ids.join(", "))
+        };
+        return Ok(Err(Refused::Denied(error)));
     }
-    run.profile.metadata.insert(
-        "release_binding".into(),
-        json!({"approved_artifacts": artifacts, "bound_at": now()}),
-    );
+    if release {
+        profile.metadata.insert(
+            "release_binding".into(),
+            json!({"approved_artifacts": artifacts, "bound_at": now()}),
+        );
+    }
     Ok(Ok(()))
+}
+
+/// The preset's `stage` hook plugins over the stage's task text (spec §6.9): the blocking codes
+/// when they deny. A plugin failure denies (`plugin_error`).
+fn stage_plugins_deny(preset: &Preset, profile: &VerificationProfile, task: &str, stage_id: &str) -> Option<String> {
+    preset.plugins_for(Hook::Stage).next()?;
+    let stage = json!({"stage_id": stage_id, "stage_role": profile.stage_role.as_str(),
+                       "upstream_execution_ids": profile.upstream_execution_ids});
+    let params = Value::Null;
+    let request = ContentRequest {
+        hook: Hook::Stage,
+        phase: Phase::Stage,
+        preset,
+        profile,
+        subject: ContentSubject {
+            tool: None,
+            params: &params,
+            capabilities: &[],
+            destination: None,
+            stage: Some(&stage),
+            release: None,
+        },
+        text: task,
+    };
+    let verdict = match preset.content_gate() {
+        Ok(gate) => gate.evaluate(&request),
+        Err(message) => return Some(format!("plugin_error ({message})")),
+    };
+    let blocked =
+        verdict.action == ContentAction::Deny || verdict.violations.iter().any(|v| v.severity == Severity::Block);
+    blocked.then(|| {
+        let codes = blocking_codes(&verdict.violations);
+        if codes.is_empty() {
+            "plugin_error".to_owned()
+        } else {
+            codes.join(", ")
+        }
+    })
 }
 
 /// Whether every bound upstream completed before `started_at` (spec §11.3
 /// `review_completed_before_release`).
-pub async fn upstreams_completed_before(run: &Run<'_>, started_at: f64) -> StoreResult<bool> {
-    let bound = run
-        .profile
-        .metadata
-        .get("release_binding")
-        .cloned()
-        .unwrap_or(Value::Null);
+pub async fn upstreams_completed_before(
+    state: &AppState,
+    profile: &VerificationProfile,
+    started_at: f64,
+) -> StoreResult<bool> {
+    let bound = profile.metadata.get("release_binding").cloned().unwrap_or(Value::Null);
     for artifact in bound["approved_artifacts"].as_array().into_iter().flatten() {
         let id = artifact["execution_id"].as_str().unwrap_or_default();
-        let upstream = run.state.store.execution(id).await?;
+        let upstream = state.store.execution(id).await?;
         if !upstream.and_then(|u| u.completed_at).is_some_and(|t| t <= started_at) {
             return Ok(false);
         }

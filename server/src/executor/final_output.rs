@@ -1,18 +1,19 @@
 //! The final checks of spec §9.4, in order: content, the reviewer's approved artifact, the
 //! release hold, the release binding, the final-output certificate, then `completed`.
 
+use std::time::Instant;
+
 use certior::content::ContentAction;
 use certior::{Phase, Severity, StageRole, Violation};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::admission::upstreams_completed_before;
-use super::gate::blocking_codes;
+use super::gate::{self, blocking_codes};
 use super::proofs::{holding, FinalScan, ProofFacts};
 use super::run::{certificate_json, Run};
 use crate::clock::now;
 use crate::store::{EventDraft, ExecStatus, StoreResult, Transition};
-use crate::webhooks;
 
 const HOLD_NOT_PUBLIC: &str = "[RELEASE HOLD] This stage is not authorised to disclose results to a public caller. Route the artifact to the next approved workflow stage.";
 const HOLD_UNBOUND: &str = "[RELEASE HOLD] No approved upstream artifact is bound to this release stage.";
@@ -65,23 +66,35 @@ fn bind_release(output: &str, binding: Option<&Value>) -> (String, Value) {
 
 pub async fn finish(run: &mut Run<'_>, text: String) -> StoreResult<()> {
     // 1. Content.
+    let scanned = Instant::now();
     let verdict = run.guard.check_final_output(&text);
+    let scan_ms = (scanned.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
     let mut output = text;
-    let violations = match &verdict {
-        None => Vec::new(),
+    let (violations, final_scan) = match &verdict {
+        None => (Vec::new(), None),
         Some(verdict) => {
             let blocked = verdict.action == ContentAction::Deny
                 || (verdict.action == ContentAction::Allow
                     && verdict.violations.iter().any(|v| v.severity == Severity::Block));
+            let redacted = matches!(verdict.action, ContentAction::Redact { .. });
+            let action = match (&verdict.action, blocked) {
+                (_, true) => "block",
+                (ContentAction::Redact { .. }, _) => "redact",
+                _ if !verdict.violations.is_empty() => "warn",
+                _ => "pass",
+            };
+            let scan = gate::scan("final_output", action, &verdict.violations, redacted, scan_ms);
             if blocked {
                 let codes = blocking_codes(&verdict.violations).join(", ");
                 let error = format!("Final output blocked by content policy: {codes}");
-                return run.fail(error, Some(verdict.violations.clone())).await;
+                return run
+                    .fail_scanned(error, Some(verdict.violations.clone()), Some(scan))
+                    .await;
             }
             if let ContentAction::Redact { text } = &verdict.action {
                 output = text.clone();
             }
-            verdict.violations.clone()
+            (verdict.violations.clone(), Some(scan))
         }
     };
     // Block violations a redaction neutralised still count as found (spec §9.4 step 2, §11.3).
@@ -149,7 +162,8 @@ pub async fn finish(run: &mut Run<'_>, text: String) -> StoreResult<()> {
         },
         artifact_approved: artifact.as_ref().is_some_and(|a| a["approved_for_release"] == true),
         release_admitted: admitted,
-        upstreams_completed_before_start: admitted && upstreams_completed_before(run, started_at).await?,
+        upstreams_completed_before_start: admitted
+            && upstreams_completed_before(run.state, &profile, started_at).await?,
         output_bound: binding.as_ref().is_some_and(|b| b["bound"] == true),
     });
     let certificate = match run.guard.final_certificate(&execution.task, &output, properties, now()) {
@@ -176,6 +190,7 @@ pub async fn finish(run: &mut Run<'_>, text: String) -> StoreResult<()> {
     change.output = Some(output);
     change.verification_summary = Some(run.summary());
     change.final_violations = (!notes.is_empty()).then(|| json!(notes));
+    change.final_scan = final_scan;
     change.artifact = artifact;
     change.release_binding = binding;
     change.certificate = Some((certificate.id.clone(), certificate_json(&certificate)));
@@ -189,7 +204,7 @@ pub async fn finish(run: &mut Run<'_>, text: String) -> StoreResult<()> {
         .transition(&execution.id, &[ExecStatus::Verifying], &change)
         .await?
     {
-        webhooks::announce(run.state, &execution.id, "execution.completed");
+        super::finished(run.state, execution, "execution.completed");
     }
     Ok(())
 }

@@ -99,7 +99,7 @@ impl CallOutcome {
 }
 
 /// `{phase, action, clean, violation_count, pii_count, secrets_count, redacted, duration_ms}`.
-fn scan(phase: &str, action: &str, violations: &[Violation], redacted: bool, duration_ms: f64) -> Value {
+pub fn scan(phase: &str, action: &str, violations: &[Violation], redacted: bool, duration_ms: f64) -> Value {
     let count = |code: &str| violations.iter().filter(|v| v.code == code).count();
     json!({
         "phase": phase,

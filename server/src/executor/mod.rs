@@ -13,4 +13,18 @@ mod run;
 mod tally;
 mod worker;
 
+pub use admission::{admit_stage, Refused};
 pub use worker::spawn_workers;
+
+use crate::state::AppState;
+use crate::store::ExecutionRecord;
+use crate::{webhooks, workflows};
+
+/// What follows an execution's terminal status (`event` is its type): the completion webhook,
+/// and for a workflow stage, the workflow's next step.
+pub fn finished(state: &AppState, execution: &ExecutionRecord, event: &str) {
+    webhooks::announce(state, &execution.id, event);
+    if let Some(workflow_id) = &execution.workflow_id {
+        workflows::kick(state, workflow_id);
+    }
+}

@@ -11,16 +11,16 @@ use certior::guard::{GuardConfig, TokenGrant};
 use certior::{Guard, Preset, Principal, StageRole, VerificationProfile, Violation};
 use serde_json::{json, Value};
 
-use super::admission::{self, Refused};
+use super::admission::{admit_stage, Refused};
 use super::gate::{run_call, CallOutcome, CallRequest, Decision};
 use super::tally::Tally;
 use super::{agentic, final_output, plan};
 use crate::clock::now;
 use crate::providers::Provider;
-use crate::routes::tasks::{run_mode, PlanStep};
+use crate::routes::tasks::PlanStep;
 use crate::state::AppState;
 use crate::store::{ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepWrite, StoreResult, Transition, User};
-use crate::webhooks;
+use crate::submission::run_mode;
 
 /// Claims after which a job whose workers keep dying fails (spec §9.2).
 const MAX_ATTEMPTS: i64 = 3;
@@ -52,19 +52,21 @@ pub struct Run<'a> {
     pub mode: &'static str,
     /// The step a lost worker left in flight, with its attempt number.
     inflight: Option<(i64, i64)>,
+    /// This worker's lease name: step writes are fenced on it.
+    worker: &'a str,
     lost: &'a AtomicBool,
 }
 
 /// Runs a claimed job to a terminal status, or until it is cancelled or its lease is lost. A
 /// storage failure leaves the job leased; it is claimed again when the lease expires.
-pub async fn run_job(state: &AppState, job: ClaimedJob, lost: &AtomicBool) {
+pub async fn run_job(state: &AppState, worker: &str, job: ClaimedJob, lost: &AtomicBool) {
     let execution_id = job.execution_id.clone();
-    if let Err(error) = drive(state, job, lost).await {
+    if let Err(error) = drive(state, worker, job, lost).await {
         tracing::error!(%error, execution_id, "storage error while running; the job will be retried after its lease");
     }
 }
 
-async fn drive(state: &AppState, job: ClaimedJob, lost: &AtomicBool) -> StoreResult<()> {
+async fn drive(state: &AppState, worker: &str, job: ClaimedJob, lost: &AtomicBool) -> StoreResult<()> {
     let store = &state.store;
     let Some(execution) = store.execution(&job.execution_id).await? else {
         return store.finish_job(&job.execution_id).await;
@@ -76,7 +78,7 @@ async fn drive(state: &AppState, job: ClaimedJob, lost: &AtomicBool) -> StoreRes
         let error = format!("Worker lost during execution ({MAX_ATTEMPTS} attempts)");
         return fail_record(state, &execution, error).await;
     }
-    let mut run = match Run::prepare(state, execution, &job, lost).await? {
+    let mut run = match Run::prepare(state, execution, &job, worker, lost).await? {
         Ok(run) => run,
         Err((execution, error)) => return fail_record(state, &execution, error).await,
     };
@@ -112,7 +114,7 @@ async fn fail_record(state: &AppState, execution: &ExecutionRecord, error: Strin
         .transition(&execution.id, &ExecStatus::LIVE, &change)
         .await?
     {
-        webhooks::announce(state, &execution.id, "execution.failed");
+        super::finished(state, execution, "execution.failed");
     }
     Ok(())
 }
@@ -156,6 +158,7 @@ impl<'a> Run<'a> {
         state: &'a AppState,
         execution: ExecutionRecord,
         job: &ClaimedJob,
+        worker: &'a str,
         lost: &'a AtomicBool,
     ) -> StoreResult<Result<Run<'a>, (ExecutionRecord, String)>> {
         let Some(user) = state.store.user_by_id(&execution.user_id).await? else {
@@ -218,6 +221,7 @@ impl<'a> Run<'a> {
             tally,
             mode,
             inflight: job.inflight,
+            worker,
             lost,
         }))
     }
@@ -248,6 +252,9 @@ impl<'a> Run<'a> {
             .await?;
         if moved {
             self.execution.status = to;
+            if to == ExecStatus::Planning {
+                self.execution.started_at.get_or_insert(change.event.timestamp);
+            }
         }
         Ok(moved)
     }
@@ -263,6 +270,16 @@ impl<'a> Run<'a> {
     }
 
     pub async fn fail(&self, error: String, violations: Option<Vec<Violation>>) -> StoreResult<()> {
+        self.fail_scanned(error, violations, None).await
+    }
+
+    /// [`Run::fail`] that also records the final-output content phase that failed the run.
+    pub async fn fail_scanned(
+        &self,
+        error: String,
+        violations: Option<Vec<Violation>>,
+        final_scan: Option<Value>,
+    ) -> StoreResult<()> {
         let mut change = failure(
             &self.execution,
             &self.tally.certificate_ids,
@@ -273,13 +290,14 @@ impl<'a> Run<'a> {
         );
         change.input_tokens = Some(self.tally.input_tokens);
         change.output_tokens = Some(self.tally.output_tokens);
+        change.final_scan = final_scan;
         if self
             .state
             .store
             .transition(&self.execution.id, &ExecStatus::LIVE, &change)
             .await?
         {
-            webhooks::announce(self.state, &self.execution.id, "execution.failed");
+            super::finished(self.state, &self.execution, "execution.failed");
         }
         Ok(())
     }
@@ -375,8 +393,25 @@ impl<'a> Run<'a> {
     async fn enter_executing(&mut self) -> StoreResult<bool> {
         match self.execution.status {
             ExecStatus::Planning => {
-                if self.profile.stage_role == StageRole::Release {
-                    if let Err(Refused(error)) = admission::admit(self).await? {
+                // Workflow stages were admitted before their execution was created (spec §10.4).
+                if self.profile.stage_role == StageRole::Release && self.execution.workflow_id.is_none() {
+                    let task = self.execution.task.clone();
+                    let admitted = admit_stage(
+                        self.state,
+                        &self.user,
+                        &self.preset,
+                        &mut self.profile,
+                        &task,
+                        &self.execution.id,
+                    )
+                    .await?;
+                    if let Err(refused) = admitted {
+                        let error = match refused {
+                            Refused::NoUpstream => {
+                                "Release-stage execution is missing upstream reviewer executions".into()
+                            }
+                            Refused::Denied(error) => error,
+                        };
                         self.fail(error, None).await?;
                         return Ok(false);
                     }
@@ -427,7 +462,7 @@ impl<'a> Run<'a> {
         if !self
             .state
             .store
-            .begin_step(&self.execution.id, index, request.attempt, &announce)
+            .begin_step(&self.execution.id, self.worker, index, request.attempt, &announce)
             .await?
         {
             return Ok(None);
@@ -469,7 +504,16 @@ impl<'a> Run<'a> {
             input_tokens: self.tally.input_tokens,
             output_tokens: self.tally.output_tokens,
         };
-        self.state.store.record_step(&self.execution.id, &write, &event).await?;
+        if !self
+            .state
+            .store
+            .record_step(&self.execution.id, self.worker, &write, &event)
+            .await?
+        {
+            // The lease went to another worker, which runs this step again as its next attempt.
+            self.lost.store(true, Ordering::Release);
+            return Ok(None);
+        }
         self.inflight = None;
         Ok(Some(outcome))
     }

@@ -48,7 +48,7 @@ async fn work(state: AppState, worker: String) {
                     job.execution_id.clone(),
                     lost.clone(),
                 ));
-                run_job(&state, job, &lost).await;
+                run_job(&state, &worker, job, &lost).await;
                 keeper.abort();
             }
             Ok(None) => {

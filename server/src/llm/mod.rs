@@ -26,7 +26,9 @@ pub use tool_specs::offered_tools;
 pub use transcript::{Conversation, Message, ModelTurn, ProposedCall};
 
 // Shared with the provider probe (`provider_probe`), which speaks to the same endpoints.
-pub(crate) use errors::{http_error_text, transport_cause, truncate, MAX_MESSAGE_CHARS};
+#[cfg(test)]
+pub(crate) use errors::MAX_MESSAGE_CHARS;
+pub(crate) use errors::{http_error_text, transport_cause, truncate};
 pub(crate) use transport::endpoint;
 
 use crate::providers::Provider;

@@ -11,10 +11,10 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::{Caller, Role, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
+use crate::executor;
 use crate::state::AppState;
 use crate::store::{EventDraft, ExecStatus, ExecutionRecord, Page, StoredEvent, User};
 use crate::validate::{page, Fields, FromQuery, ValidQuery};
-use crate::webhooks;
 
 /// The execution view (spec §9.1), keys in contract order.
 #[derive(Serialize, ToSchema)]
@@ -235,7 +235,7 @@ pub async fn cancel_execution(
         .await?
         .ok_or_else(not_found)?;
     if !execution.status.is_terminal() && status == ExecStatus::Cancelled {
-        webhooks::announce(&state, &execution_id, "execution.cancelled");
+        executor::finished(&state, &execution, "execution.cancelled");
     }
     Ok(Json(CancelResponse {
         execution_id,

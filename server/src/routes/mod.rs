@@ -9,3 +9,5 @@ pub mod settings;
 pub mod tasks;
 pub mod trust;
 pub mod users;
+pub mod workflows;
+pub mod ws;

@@ -8,21 +8,17 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use certior::profile::{build_profile, compose_with_preset, ProfileRequest, StageRole, TaskClass};
 use certior::resolve::{resolve_permissions, ResolutionRequest};
-use certior::token::TokenClaims;
 use certior::tools::BuiltinTool;
 use certior::{PermissionResolution, Preset, VerificationProfile};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use crate::auth::{Caller, TaskCreators};
-use crate::clock::now;
 use crate::error::ApiError;
 use crate::providers::Provider;
-use crate::routes::settings::default_provider;
 use crate::state::AppState;
-use crate::store::{EventDraft, NewExecution, NewToken};
+use crate::submission::{mint, resolve_provider, Submission};
 use crate::tools::Tools;
 use crate::validate::{Fields, FromBody, Loc, ValidJson};
 use crate::webhooks;
@@ -88,7 +84,7 @@ pub struct TaskRequest {
 const MAX_PLAN_STEPS: usize = 50;
 const MAX_UPSTREAM: usize = 12;
 
-fn capability_entry(text: &str) -> Result<(), (&'static str, String)> {
+pub fn capability_entry(text: &str) -> Result<(), (&'static str, String)> {
     if text.is_empty() {
         Err(("string_too_short", "String should have at least 1 character".into()))
     } else if text.chars().count() > 200 {
@@ -138,7 +134,43 @@ fn read_plan_step(fields: &mut Fields<'_>) -> Option<PlanStep> {
     })
 }
 
-fn read_plan(fields: &mut Fields<'_>) -> Option<Vec<PlanStep>> {
+/// The provider fields and the plan of a task or workflow stage (spec §4.3, §4.5), with the
+/// rule that ties them together.
+pub struct RunFields {
+    pub provider: Option<Provider>,
+    pub model: Option<String>,
+    pub api_key: Option<String>,
+    pub plan: Option<Vec<PlanStep>>,
+}
+
+pub fn read_run_fields(fields: &mut Fields<'_>) -> RunFields {
+    let provider = fields.optional::<String>("provider");
+    let provider = fields.one_of("provider", provider, Provider::parse, &Provider::ALL.map(Provider::id));
+    let model = fields.optional::<String>("model");
+    fields.length("model", model.as_deref(), 0, 200);
+    let api_key = fields.optional::<String>("api_key");
+    fields.length("api_key", api_key.as_deref(), 8, usize::MAX);
+    let plan = read_plan(fields);
+    match (provider, fields.has("plan")) {
+        (Some(Provider::Anthropic | Provider::Openai), true) => fields.error(
+            Some("plan"),
+            "value_error",
+            "plan is only accepted with provider 'plan'",
+        ),
+        (Some(Provider::Plan), false) => {
+            fields.error(Some("plan"), "value_error", "provider 'plan' requires a non-empty plan")
+        }
+        _ => {}
+    }
+    RunFields {
+        provider,
+        model,
+        api_key,
+        plan,
+    }
+}
+
+pub fn read_plan(fields: &mut Fields<'_>) -> Option<Vec<PlanStep>> {
     let value = fields.raw("plan")?;
     let Some(items) = value.as_array() else {
         fields.error(Some("plan"), "list_type", "Input should be a valid list");
@@ -223,12 +255,6 @@ impl FromBody for TaskRequest {
         fields.range("budget_cents", budget_cents, 100, Some(1_000_000));
         let webhook_url = fields.optional::<String>("webhook_url");
         let permissions = fields.string_list("permissions", capability_entry);
-        let provider = fields.optional::<String>("provider");
-        let provider = fields.one_of("provider", provider, Provider::parse, &Provider::ALL.map(Provider::id));
-        let model = fields.optional::<String>("model");
-        fields.length("model", model.as_deref(), 0, 200);
-        let api_key = fields.optional::<String>("api_key");
-        fields.length("api_key", api_key.as_deref(), 8, usize::MAX);
         let verification_profile = match fields.raw("verification_profile") {
             None => None,
             Some(Value::Object(object)) => fields.within(
@@ -245,18 +271,12 @@ impl FromBody for TaskRequest {
                 None
             }
         };
-        let plan = read_plan(fields);
-        match (provider, fields.has("plan")) {
-            (Some(Provider::Anthropic | Provider::Openai), true) => fields.error(
-                Some("plan"),
-                "value_error",
-                "plan is only accepted with provider 'plan'",
-            ),
-            (Some(Provider::Plan), false) => {
-                fields.error(Some("plan"), "value_error", "provider 'plan' requires a non-empty plan")
-            }
-            _ => {}
-        }
+        let RunFields {
+            provider,
+            model,
+            api_key,
+            plan,
+        } = read_run_fields(fields);
         Some(TaskRequest {
             task: task?,
             compliance_policy,
@@ -289,7 +309,7 @@ pub struct TaskResponse {
 }
 
 /// `Available: […]`: the built-in five, then custom keys sorted (spec §4.3 step 3).
-fn unknown_preset(state: &AppState, name: &str) -> ApiError {
+pub fn unknown_preset(state: &AppState, name: &str) -> ApiError {
     let builtin = ["hipaa", "sox", "legal", "legal_privilege", "default"];
     let mut custom: Vec<&str> = state
         .presets
@@ -327,42 +347,6 @@ fn websocket_url(state: &AppState, headers: &HeaderMap, execution_id: &str) -> S
         base
     };
     format!("{base}/ws/executions/{execution_id}")
-}
-
-/// `plan` for the deterministic provider (and when none resolves), `agentic` for LLMs.
-pub fn run_mode(provider: Option<Provider>) -> &'static str {
-    match provider {
-        Some(p) if p.is_llm() => "agentic",
-        _ => "plan",
-    }
-}
-
-/// The effective provider and model (spec §9.3): the request's provider, `plan` with a plan,
-/// else the server default, else none.
-async fn resolve_provider(
-    state: &AppState,
-    request: &TaskRequest,
-) -> Result<(Option<Provider>, Option<String>), ApiError> {
-    if let Some(provider) = request.provider {
-        if !provider.available(&state.settings.providers) && request.api_key.is_none() {
-            return Err(ApiError::bad_request(provider.not_configured()));
-        }
-    }
-    let default = default_provider(state).await?;
-    let provider = match (request.provider, &request.plan) {
-        (Some(provider), _) => Some(provider),
-        (None, Some(_)) => Some(Provider::Plan),
-        (None, None) => default.as_ref().map(|d| d.provider),
-    };
-    let model = match provider {
-        None | Some(Provider::Plan) => None,
-        Some(provider) => Some(match (&request.model, &default) {
-            (Some(model), _) => model.clone(),
-            (None, Some(d)) if d.provider == provider => d.model.clone(),
-            (None, _) => provider.default_model().to_owned(),
-        }),
-    };
-    Ok((provider, model))
 }
 
 fn profile_for(request: &TaskRequest, preset: &Preset) -> VerificationProfile {
@@ -427,63 +411,43 @@ pub async fn create_task(
             }),
         });
     }
-    let (provider, model) = resolve_provider(&state, &request).await?;
-
-    let now = now();
-    let execution_id = Uuid::new_v4().to_string();
-    let token_id = Uuid::new_v4().to_string();
-    let profile_json = serde_json::to_value(&profile).map_err(anyhow::Error::from)?;
-    let claims = TokenClaims {
-        iss: "certior".into(),
-        jti: token_id.clone(),
-        sub: user.id.clone(),
-        agent_id: user.id.clone(),
-        permissions: resolution.effective_permissions.clone(),
-        budget_cents: request.budget_cents,
-        parent_id: None,
-        compliance_policy: policy_name.clone(),
-        iat: now as i64,
-        exp: None,
-    };
-    let token = NewToken {
-        id: token_id.clone(),
-        user_id: user.id.clone(),
-        agent_id: user.id.clone(),
-        permissions: resolution.effective_permissions.clone(),
-        budget_cents: request.budget_cents,
-        compliance_policy: policy_name.clone(),
-        metadata: json!({
-            "verification_profile": profile_json,
-            "compliance_policy": policy_name,
-            "preset_key": preset.key(),
-            "preset_digest": preset.digest(),
-        }),
-        jws: state.keyring.sign_token(&claims),
-        created_at: now,
-        expires_at: None,
-    };
-    let execution = NewExecution {
-        id: execution_id.clone(),
-        user_id: user.id.clone(),
-        task: request.task.clone(),
-        llm_provider: provider.map(|p| p.id().to_owned()),
-        llm_model: model,
-        compliance_policy: policy_name,
-        verification_profile: profile_json,
-        preset_key: preset.key().to_owned(),
-        preset_digest: preset.digest().to_owned(),
-        token_id,
-        run_spec: json!({ "plan": request.plan, "webhook_url": request.webhook_url }),
-        created_at: now,
-    };
-    let created = EventDraft {
-        kind: "execution.created".into(),
-        data: json!({"task": request.task, "mode": run_mode(provider), "preset_key": preset.key()}),
-        timestamp: now,
-    };
+    if let Some(provider) = request.provider {
+        if !provider.available(&state.settings.providers) && request.api_key.is_none() {
+            return Err(ApiError::bad_request(provider.not_configured()));
+        }
+    }
+    let (provider, model) = resolve_provider(
+        &state,
+        request.provider,
+        request.model.as_deref(),
+        request.plan.is_some(),
+    )
+    .await?;
+    let minted = mint(
+        &state.keyring,
+        Submission {
+            user_id: &user.id,
+            task: &request.task,
+            preset: &preset,
+            compliance_policy: &policy_name,
+            profile: &profile,
+            permissions: &resolution.effective_permissions,
+            budget_cents: request.budget_cents,
+            provider,
+            model,
+            run_spec: json!({ "plan": request.plan, "webhook_url": request.webhook_url }),
+            stage: None,
+        },
+    );
+    let execution_id = minted.execution.id.clone();
     state
         .store
-        .create_task(&token, &execution, &created, request.api_key.as_deref())
+        .create_task(
+            &minted.token,
+            &minted.execution,
+            &minted.created,
+            request.api_key.as_deref(),
+        )
         .await?;
     state.jobs.notify_one();
 

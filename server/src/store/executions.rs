@@ -5,8 +5,11 @@
 //! is never overwritten, and the event that announces a change is appended in the same
 //! transaction as the change itself.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::broadcast;
 
 use super::{Page, StoreResult};
 
@@ -85,6 +88,8 @@ pub struct NewExecution {
     pub token_id: String,
     /// What the worker needs to run it: the plan and the webhook URL.
     pub run_spec: Value,
+    pub workflow_id: Option<String>,
+    pub workflow_stage_id: Option<String>,
     pub created_at: f64,
 }
 
@@ -118,8 +123,12 @@ pub struct ExecutionRecord {
     pub run_spec: Value,
     pub input_tokens: i64,
     pub output_tokens: i64,
+    /// Final-output violations and holds (spec §9.4).
+    pub final_violations: Option<Value>,
+    pub final_scan: Option<Value>,
     /// A reviewer stage's approved artifact (spec §9.4 step 2).
     pub artifact: Option<Value>,
+    pub release_binding: Option<Value>,
     pub permissions: Vec<String>,
     pub budget_cents: i64,
     pub spent_cents: i64,
@@ -196,6 +205,8 @@ pub struct Transition {
     pub output: Option<String>,
     pub verification_summary: Option<Value>,
     pub final_violations: Option<Value>,
+    /// `{action, violation_count, pii_count, secrets_count}` of the final-output content phase.
+    pub final_scan: Option<Value>,
     pub artifact: Option<Value>,
     pub release_binding: Option<Value>,
     /// The profile with what admission bound into it (spec §10.4).
@@ -217,6 +228,7 @@ impl Transition {
             output: None,
             verification_summary: None,
             final_violations: None,
+            final_scan: None,
             artifact: None,
             release_binding: None,
             verification_profile: None,
@@ -270,6 +282,13 @@ pub trait ExecutionStore: Send + Sync {
     /// In `step_index` order.
     async fn steps(&self, execution_id: &str) -> StoreResult<Vec<StoredStep>>;
     async fn events(&self, subject_id: &str) -> StoreResult<Vec<StoredEvent>>;
+    /// The signed certificates issued for an execution, in issue order.
+    async fn certificates(&self, execution_id: &str) -> StoreResult<Vec<Value>>;
+    /// Announces, after each commit that appended events, the subject id of that chain, so a
+    /// stream re-reads [`Self::events`] only when its chain grew. Only this process's commits
+    /// are announced: a listener also re-reads now and then for events written by another
+    /// replica sharing the database, and after `Lagged` (it missed notices).
+    fn subscribe_events(&self) -> broadcast::Receiver<Arc<str>>;
 
     /// Leases the oldest job that is unleased or whose lease expired before `now`.
     async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>>;
@@ -278,18 +297,27 @@ pub trait ExecutionStore: Send + Sync {
     /// Removes a job (and the per-run key with it).
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()>;
     /// Marks a step in flight and appends its `execution.executing_tool` event, if the execution
-    /// is still `executing`; `false` means it was cancelled and nothing may run.
+    /// is still `executing` and `worker` still holds the job's lease; `false` means nothing may
+    /// run (cancelled, or the lease passed to another worker after a stall).
     async fn begin_step(
         &self,
         execution_id: &str,
+        worker: &str,
         step_index: i64,
         attempt: i64,
         event: &EventDraft,
     ) -> StoreResult<bool>;
     /// Records a finished attempt, its certificate and the execution's totals, clears the
     /// in-flight mark and appends the event (an in-flight call is recorded even if the execution
-    /// was cancelled meanwhile).
-    async fn record_step(&self, execution_id: &str, step: &StepWrite, event: &EventDraft) -> StoreResult<()>;
+    /// was cancelled meanwhile). Fenced like [`Self::begin_step`]: a worker that lost the lease
+    /// records nothing and gets `false`; the new holder re-runs the step as its next attempt.
+    async fn record_step(
+        &self,
+        execution_id: &str,
+        worker: &str,
+        step: &StepWrite,
+        event: &EventDraft,
+    ) -> StoreResult<bool>;
     /// Saves an LLM run's transcript and token counts, so a reclaimed job resumes where it stopped.
     async fn save_conversation(
         &self,

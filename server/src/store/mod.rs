@@ -4,6 +4,8 @@
 mod executions;
 mod sqlite;
 mod sqlite_executions;
+mod sqlite_workflows;
+mod workflows;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -17,6 +19,10 @@ pub use executions::{
     StepWrite, StoredEvent, StoredStep, Transition,
 };
 pub use sqlite::SqliteStore;
+pub use workflows::{
+    NewStage, NewWorkflow, StageExecution, StageOutcome, StageRecord, StageStatus, WorkflowRecord, WorkflowStatus,
+    WorkflowStore,
+};
 
 /// Which database answers; reported by `/health`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,7 +128,7 @@ pub struct WindowCount {
 pub const MAX_LIVE_KEYS: i64 = 20;
 
 #[async_trait]
-pub trait Store: ExecutionStore + Send + Sync {
+pub trait Store: ExecutionStore + WorkflowStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Answers only when the database does; `/health` reports the result.
     async fn ping(&self) -> StoreResult<()>;

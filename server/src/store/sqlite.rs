@@ -1,19 +1,31 @@
 //! The embedded default store: one SQLite file in WAL mode with foreign keys on.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
+use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::*;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
+/// Notices a slow listener may fall behind by before it is told it lagged (and re-reads).
+const EVENT_FEED_CAPACITY: usize = 1024;
+
 pub struct SqliteStore {
+    /// Readers: WAL lets them run beside the writer.
     pub(super) pool: SqlitePool,
+    /// The one connection every write of this process goes through. Writers queue here, on an
+    /// async semaphore, instead of inside SQLite, whose busy handler backs off by sleeping for up
+    /// to 100 ms per retry; other processes sharing the file still meet the busy timeout.
+    pub(super) writer: SqlitePool,
+    /// Subject ids of chains that just grew (see [`ExecutionStore::subscribe_events`]).
+    pub(super) event_feed: broadcast::Sender<Arc<str>>,
 }
 
 impl SqliteStore {
@@ -25,12 +37,21 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await?;
+        MIGRATOR.run(&writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .connect_with(options)
             .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool })
+        let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
+        Ok(Self {
+            pool,
+            writer,
+            event_feed,
+        })
     }
 }
 
@@ -124,7 +145,7 @@ impl Store for SqliteStore {
 
     async fn create_user(&self, user: NewUser, key_sha256: &str, now: f64) -> StoreResult<User> {
         let id = Uuid::new_v4().to_string();
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         let inserted = sqlx::query(
             "INSERT INTO users (id, email, name, organization, role, password_hash, is_active, created_at) \
              VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
@@ -196,7 +217,7 @@ impl Store for SqliteStore {
     }
 
     async fn update_user(&self, id: &str, change: &UserChange, now: f64) -> StoreResult<UserUpdate> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         // One guarded UPDATE: it applies only if the user stays an active admin, or another
         // active admin remains. SQLite runs the statement atomically, so two concurrent
         // demotions cannot both pass.
@@ -244,14 +265,14 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
             .bind(now)
             .bind(user_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(())
     }
 
     async fn add_key(&self, user_id: &str, key_sha256: &str, now: f64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         insert_key(&mut tx, user_id, key_sha256, now).await.map_err(classify)?;
         tx.commit().await.map_err(classify)?;
         Ok(())
@@ -280,14 +301,14 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now)
             .bind(key_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(())
     }
 
     async fn replace_key(&self, user_id: &str, old_key_id: &str, new_key_sha256: &str, now: f64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
             .bind(now)
             .bind(old_key_id)
@@ -315,7 +336,7 @@ impl Store for SqliteStore {
     }
 
     async fn add_event(&self, bucket: &str, now: f64, expire_before: f64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await.map_err(classify)?;
+        let mut tx = self.writer.begin().await.map_err(classify)?;
         sqlx::query("DELETE FROM rate_events WHERE bucket = ? AND at < ?")
             .bind(bucket)
             .bind(expire_before)
@@ -335,7 +356,7 @@ impl Store for SqliteStore {
     async fn clear_events(&self, bucket: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM rate_events WHERE bucket = ?")
             .bind(bucket)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(())
@@ -357,7 +378,7 @@ impl Store for SqliteStore {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(())

@@ -3,11 +3,14 @@
 //! that upgrades after another connection wrote fails at once with `SQLITE_BUSY` instead of
 //! waiting for the busy timeout.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
 use serde_json::Value;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use tokio::sync::broadcast;
 
 use super::executions::*;
 use super::sqlite::{classify, SqliteStore};
@@ -17,29 +20,29 @@ const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_st
      e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
      e.proof_properties, e.certificate_ids, e.output, e.verification_summary, e.verification_profile, \
      e.preset_key, e.preset_digest, e.token_id, e.workflow_id, e.workflow_stage_id, e.run_spec, \
-     e.input_tokens, e.output_tokens, e.artifact, t.permissions, t.budget_cents, t.spent_cents, \
+     e.input_tokens, e.output_tokens, e.final_violations, e.final_scan, e.artifact, e.release_binding, t.permissions, t.budget_cents, t.spent_cents, \
      t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at";
 
-fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+pub(super) fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Other(sqlx::Error::Decode(format!("{what}: {err}").into()))
 }
 
-fn json_column(row: &SqliteRow, name: &str) -> StoreResult<Value> {
+pub(super) fn json_column(row: &SqliteRow, name: &str) -> StoreResult<Value> {
     let text: String = row.try_get(name)?;
     serde_json::from_str(&text).map_err(|err| decode_error(name, err))
 }
 
-fn optional_json_column(row: &SqliteRow, name: &str) -> StoreResult<Option<Value>> {
+pub(super) fn optional_json_column(row: &SqliteRow, name: &str) -> StoreResult<Option<Value>> {
     let text: Option<String> = row.try_get(name)?;
     text.map(|t| serde_json::from_str(&t).map_err(|err| decode_error(name, err)))
         .transpose()
 }
 
-fn strings_column(row: &SqliteRow, name: &str) -> StoreResult<Vec<String>> {
+pub(super) fn strings_column(row: &SqliteRow, name: &str) -> StoreResult<Vec<String>> {
     serde_json::from_value(json_column(row, name)?).map_err(|err| decode_error(name, err))
 }
 
-fn to_json<T: serde::Serialize>(value: &T) -> String {
+pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("JSON values always serialise")
 }
 
@@ -74,7 +77,10 @@ fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
         run_spec: json_column(row, "run_spec")?,
         input_tokens: row.try_get("input_tokens")?,
         output_tokens: row.try_get("output_tokens")?,
+        final_violations: optional_json_column(row, "final_violations")?,
+        final_scan: optional_json_column(row, "final_scan")?,
         artifact: optional_json_column(row, "artifact")?,
+        release_binding: optional_json_column(row, "release_binding")?,
         permissions: strings_column(row, "permissions")?,
         budget_cents: row.try_get("budget_cents")?,
         spent_cents: row.try_get("spent_cents")?,
@@ -83,8 +89,13 @@ fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
     })
 }
 
-/// Appends `draft` to `subject_id`'s chain inside `tx` (which must hold the write lock).
-async fn append_event(tx: &mut SqliteConnection, subject_id: &str, draft: &EventDraft) -> StoreResult<StoredEvent> {
+/// Appends `draft` to `subject_id`'s chain inside `tx` (which must hold the write lock). The
+/// transaction is then committed with [`SqliteStore::commit_appended`], which announces it.
+pub(super) async fn append_event(
+    tx: &mut SqliteConnection,
+    subject_id: &str,
+    draft: &EventDraft,
+) -> StoreResult<StoredEvent> {
     let last: Option<(i64, String)> =
         sqlx::query_as("SELECT seq, hash FROM events WHERE subject_id = ? ORDER BY seq DESC LIMIT 1")
             .bind(subject_id)
@@ -124,6 +135,65 @@ async fn append_event(tx: &mut SqliteConnection, subject_id: &str, draft: &Event
     })
 }
 
+/// Writes a new execution with its token, `execution.created` event and queued job, inside `tx`.
+pub(super) async fn insert_execution(
+    tx: &mut SqliteConnection,
+    token: &NewToken,
+    execution: &NewExecution,
+    created: &EventDraft,
+    api_key: Option<&str>,
+) -> StoreResult<()> {
+    sqlx::query(
+        "INSERT INTO capability_tokens (id, user_id, agent_id, permissions, budget_cents, compliance_policy, \
+         metadata, jws, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&token.id)
+    .bind(&token.user_id)
+    .bind(&token.agent_id)
+    .bind(to_json(&token.permissions))
+    .bind(token.budget_cents)
+    .bind(&token.compliance_policy)
+    .bind(to_json(&token.metadata))
+    .bind(&token.jws)
+    .bind(token.created_at)
+    .bind(token.expires_at)
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?;
+    sqlx::query(
+        "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
+         compliance_policy, verification_profile, preset_key, preset_digest, token_id, run_spec, workflow_id, \
+         workflow_stage_id) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&execution.id)
+    .bind(&execution.user_id)
+    .bind(&execution.task)
+    .bind(execution.created_at)
+    .bind(execution.created_at)
+    .bind(&execution.llm_provider)
+    .bind(&execution.llm_model)
+    .bind(&execution.compliance_policy)
+    .bind(to_json(&execution.verification_profile))
+    .bind(&execution.preset_key)
+    .bind(&execution.preset_digest)
+    .bind(&execution.token_id)
+    .bind(to_json(&execution.run_spec))
+    .bind(&execution.workflow_id)
+    .bind(&execution.workflow_stage_id)
+    .execute(&mut *tx)
+    .await
+    .map_err(classify)?;
+    append_event(tx, &execution.id, created).await?;
+    sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES (?, ?, ?)")
+        .bind(&execution.id)
+        .bind(execution.created_at)
+        .bind(api_key)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
 async fn insert_certificate(
     tx: &mut SqliteConnection,
     execution_id: &str,
@@ -141,13 +211,44 @@ async fn insert_certificate(
     Ok(())
 }
 
-fn placeholders(n: usize) -> String {
+/// Whether `worker` holds the job's lease, inside `tx` (which holds the write lock).
+async fn holds_lease(tx: &mut SqliteConnection, execution_id: &str, worker: &str) -> StoreResult<bool> {
+    let owner: Option<Option<String>> = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE execution_id = ?")
+        .bind(execution_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+    Ok(owner.flatten().as_deref() == Some(worker))
+}
+
+pub(super) fn placeholders(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 
 impl SqliteStore {
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
+    pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
+    }
+
+    /// Commits a transaction that appended to `subject_id`'s chain, then announces the chain on
+    /// the event feed. After the commit, never before: a listener that wakes re-reads the chain
+    /// and must find the new events there.
+    pub(super) async fn commit_appended(&self, tx: Transaction<'static, Sqlite>, subject_id: &str) -> StoreResult<()> {
+        self.commit_announcing(tx, &[subject_id]).await
+    }
+
+    /// [`Self::commit_appended`] for a transaction that grew several chains.
+    pub(super) async fn commit_announcing(
+        &self,
+        tx: Transaction<'static, Sqlite>,
+        subjects: &[&str],
+    ) -> StoreResult<()> {
+        tx.commit().await.map_err(classify)?;
+        for subject in subjects {
+            // An error only means nobody is listening right now.
+            let _ = self.event_feed.send((*subject).into());
+        }
+        Ok(())
     }
 }
 
@@ -161,53 +262,8 @@ impl ExecutionStore for SqliteStore {
         api_key: Option<&str>,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query(
-            "INSERT INTO capability_tokens (id, user_id, agent_id, permissions, budget_cents, compliance_policy, \
-             metadata, jws, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&token.id)
-        .bind(&token.user_id)
-        .bind(&token.agent_id)
-        .bind(to_json(&token.permissions))
-        .bind(token.budget_cents)
-        .bind(&token.compliance_policy)
-        .bind(to_json(&token.metadata))
-        .bind(&token.jws)
-        .bind(token.created_at)
-        .bind(token.expires_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        sqlx::query(
-            "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
-             compliance_policy, verification_profile, preset_key, preset_digest, token_id, run_spec) \
-             VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )
-        .bind(&execution.id)
-        .bind(&execution.user_id)
-        .bind(&execution.task)
-        .bind(execution.created_at)
-        .bind(execution.created_at)
-        .bind(&execution.llm_provider)
-        .bind(&execution.llm_model)
-        .bind(&execution.compliance_policy)
-        .bind(to_json(&execution.verification_profile))
-        .bind(&execution.preset_key)
-        .bind(&execution.preset_digest)
-        .bind(&execution.token_id)
-        .bind(to_json(&execution.run_spec))
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        append_event(&mut tx, &execution.id, created).await?;
-        sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES (?, ?, ?)")
-            .bind(&execution.id)
-            .bind(execution.created_at)
-            .bind(api_key)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)
+        insert_execution(&mut tx, token, execution, created, api_key).await?;
+        self.commit_appended(tx, &execution.id).await
     }
 
     async fn execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {
@@ -274,7 +330,7 @@ impl ExecutionStore for SqliteStore {
             .await
             .map_err(classify)?;
         append_event(&mut tx, id, cancelled).await?;
-        tx.commit().await.map_err(classify)?;
+        self.commit_appended(tx, id).await?;
         Ok(Some(ExecStatus::Cancelled))
     }
 
@@ -316,6 +372,22 @@ impl ExecutionStore for SqliteStore {
             .collect()
     }
 
+    async fn certificates(&self, execution_id: &str) -> StoreResult<Vec<Value>> {
+        let rows: Vec<String> =
+            sqlx::query_scalar("SELECT document FROM certificates WHERE execution_id = ? ORDER BY issued_at, rowid")
+                .bind(execution_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
+        rows.iter()
+            .map(|text| serde_json::from_str(text).map_err(|err| decode_error("certificate", err)))
+            .collect()
+    }
+
+    fn subscribe_events(&self) -> broadcast::Receiver<Arc<str>> {
+        self.event_feed.subscribe()
+    }
+
     async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>> {
         // One statement: the choice and the lease are atomic without an explicit transaction.
         let row = sqlx::query(
@@ -327,7 +399,7 @@ impl ExecutionStore for SqliteStore {
         .bind(worker)
         .bind(lease_until)
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(classify)?;
         let Some(row) = row else { return Ok(None) };
@@ -347,7 +419,7 @@ impl ExecutionStore for SqliteStore {
             .bind(lease_until)
             .bind(execution_id)
             .bind(worker)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(done.rows_affected() == 1)
@@ -356,7 +428,7 @@ impl ExecutionStore for SqliteStore {
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM jobs WHERE execution_id = ?")
             .bind(execution_id)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(classify)?;
         Ok(())
@@ -365,11 +437,15 @@ impl ExecutionStore for SqliteStore {
     async fn begin_step(
         &self,
         execution_id: &str,
+        worker: &str,
         step_index: i64,
         attempt: i64,
         event: &EventDraft,
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
+        if !holds_lease(&mut tx, execution_id, worker).await? {
+            return Ok(false);
+        }
         let live = sqlx::query("UPDATE executions SET updated_at = ? WHERE id = ? AND status = 'executing'")
             .bind(event.timestamp)
             .bind(execution_id)
@@ -387,12 +463,21 @@ impl ExecutionStore for SqliteStore {
             .await
             .map_err(classify)?;
         append_event(&mut tx, execution_id, event).await?;
-        tx.commit().await.map_err(classify)?;
+        self.commit_appended(tx, execution_id).await?;
         Ok(true)
     }
 
-    async fn record_step(&self, execution_id: &str, step: &StepWrite, event: &EventDraft) -> StoreResult<()> {
+    async fn record_step(
+        &self,
+        execution_id: &str,
+        worker: &str,
+        step: &StepWrite,
+        event: &EventDraft,
+    ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
+        if !holds_lease(&mut tx, execution_id, worker).await? {
+            return Ok(false);
+        }
         sqlx::query(
             "INSERT OR REPLACE INTO execution_steps (execution_id, step_index, record, output) VALUES (?, ?, ?, ?)",
         )
@@ -433,7 +518,8 @@ impl ExecutionStore for SqliteStore {
             .await
             .map_err(classify)?;
         append_event(&mut tx, execution_id, event).await?;
-        tx.commit().await.map_err(classify)
+        self.commit_appended(tx, execution_id).await?;
+        Ok(true)
     }
 
     async fn save_conversation(
@@ -468,7 +554,7 @@ impl ExecutionStore for SqliteStore {
                completed_at = CASE WHEN ? THEN ? ELSE completed_at END, \
                error = COALESCE(?, error), output = COALESCE(?, output), \
                verification_summary = COALESCE(?, verification_summary), \
-               final_violations = COALESCE(?, final_violations), \
+               final_violations = COALESCE(?, final_violations), final_scan = COALESCE(?, final_scan), \
                artifact = COALESCE(?, artifact), release_binding = COALESCE(?, release_binding), \
                verification_profile = COALESCE(?, verification_profile), \
                certificate_ids = COALESCE(?, certificate_ids), proof_properties = COALESCE(?, proof_properties), \
@@ -488,6 +574,7 @@ impl ExecutionStore for SqliteStore {
             .bind(&change.output)
             .bind(change.verification_summary.as_ref().map(to_json))
             .bind(change.final_violations.as_ref().map(to_json))
+            .bind(change.final_scan.as_ref().map(to_json))
             .bind(change.artifact.as_ref().map(to_json))
             .bind(change.release_binding.as_ref().map(to_json))
             .bind(change.verification_profile.as_ref().map(to_json))
@@ -514,7 +601,7 @@ impl ExecutionStore for SqliteStore {
                 .map_err(classify)?;
         }
         append_event(&mut tx, execution_id, &change.event).await?;
-        tx.commit().await.map_err(classify)?;
+        self.commit_appended(tx, execution_id).await?;
         Ok(true)
     }
 
@@ -532,7 +619,7 @@ impl ExecutionStore for SqliteStore {
         .bind(delivery.delivered)
         .bind(&delivery.error)
         .bind(delivery.created_at)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(classify)?;
         Ok(())

@@ -52,8 +52,6 @@ pub struct Tools {
 #[derive(Debug, Clone)]
 pub struct PreparedCall {
     pub tool: BuiltinTool,
-    /// The arguments as proposed.
-    pub args: Value,
     /// The tool's own required capabilities (§7.6), before a plan step's additions.
     pub capabilities: Vec<String>,
     /// Data labels of what the call reads (labelled `db_query` tables), de-duplicated.
@@ -189,7 +187,6 @@ impl Tools {
         };
         Ok(PreparedCall {
             tool: builtin,
-            args: args.clone(),
             capabilities,
             labels,
             target,

@@ -1,0 +1,277 @@
+//! Load script for the task pipeline and the executions API (docs/benchmarks.md, "Server").
+//!
+//! Starts `certior serve` (release build by default) on a fresh data directory, then measures:
+//! 1. plan tasks with 3 gated steps completed per second (submitted with `--submitters`
+//!    concurrent clients, counted until every one is terminal);
+//! 2. `GET /api/v1/executions/{id}` requests per second and latency percentiles at
+//!    `--connections` concurrent keep-alive connections;
+//! 3. the server's resident memory when idle and its peak under each load.
+//!
+//! cargo build --release --bin certior && cargo run --release -p certior-e2e --example load -- \
+//!     [--bin target/release/certior] [--tasks 2000] [--submitters 32] [--connections 64] \
+//!     [--seconds 10] [--workers 8]
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+struct Options {
+    bin: String,
+    tasks: usize,
+    submitters: usize,
+    connections: usize,
+    seconds: u64,
+    workers: u32,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        bin: "target/release/certior".into(),
+        tasks: 2000,
+        submitters: 32,
+        connections: 64,
+        seconds: 10,
+        workers: 8,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).cloned().unwrap_or_default();
+        let number = || {
+            value
+                .parse::<usize>()
+                .unwrap_or_else(|_| panic!("{} needs a number", pair[0]))
+        };
+        match pair[0].as_str() {
+            "--bin" => o.bin = value.clone(),
+            "--tasks" => o.tasks = number(),
+            "--submitters" => o.submitters = number(),
+            "--connections" => o.connections = number(),
+            "--seconds" => o.seconds = number() as u64,
+            "--workers" => o.workers = number() as u32,
+            other => panic!("unknown option {other}"),
+        }
+    }
+    o
+}
+
+/// Resident set size of a process, in MiB (Linux `/proc`).
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kib| kib / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Samples the server's RSS every 50 ms until stopped; returns the peak.
+fn watch_rss(pid: u32) -> (Arc<AtomicBool>, tokio::task::JoinHandle<f64>) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let handle = tokio::spawn(async move {
+        let mut peak: f64 = 0.0;
+        while !flag.load(Ordering::Relaxed) {
+            peak = peak.max(rss_mib(pid));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        peak
+    });
+    (stop, handle)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn get_json(http: &reqwest::Client, key: &str, url: &str) -> Value {
+    http.get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+fn plan_task(n: usize) -> Value {
+    json!({
+        "task": format!("Write note {n} and read it back"),
+        "permissions": ["filesystem:read", "filesystem:write:notes"],
+        "plan": [
+            {"tool": "file_write", "args": {"path": format!("notes/{n}.txt"), "content": format!("note {n}")}},
+            {"tool": "file_read", "args": {"path": format!("notes/{n}.txt")}},
+            {"tool": "file_list", "args": {"path": "."}}
+        ]
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let data = tempfile::tempdir().expect("temporary data dir");
+    let mut child = Command::new(&o.bin)
+        .arg("serve")
+        .env("CERTIOR_PORT", "0")
+        .env("CERTIOR_DATA_DIR", data.path())
+        .env("CERTIOR_LOG", "warn")
+        .env("CERTIOR_WORKERS", o.workers.to_string())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "starting {}: {e} (build it with cargo build --release --bin certior)",
+                o.bin
+            )
+        });
+    let pid = child.id().expect("server pid");
+    let line = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next_line()
+        .await
+        .unwrap()
+        .expect("server address line");
+    let base = line.rsplit(' ').next().unwrap().to_owned();
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    let key = http
+        .post(format!("{base}/api/v1/auth/register"))
+        .json(&json!({"email": "load@example.com", "password": "password-1"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap()["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle = rss_mib(pid);
+    println!("server RSS idle: {idle:.1} MiB");
+
+    // 1. Plan tasks with 3 gated steps, submitted concurrently, counted until all are terminal.
+    let (stop, peak) = watch_rss(pid);
+    let next = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut submitters = Vec::new();
+    for _ in 0..o.submitters {
+        let (http, base, key, next) = (http.clone(), base.clone(), key.clone(), next.clone());
+        let total = o.tasks as u64;
+        submitters.push(tokio::spawn(async move {
+            let mut ids = Vec::new();
+            loop {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                if n >= total {
+                    return ids;
+                }
+                let reply = http
+                    .post(format!("{base}/api/v1/tasks"))
+                    .bearer_auth(&key)
+                    .json(&plan_task(n as usize))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(reply.status(), 201);
+                ids.push(
+                    reply.json::<Value>().await.unwrap()["execution_id"]
+                        .as_str()
+                        .unwrap()
+                        .to_owned(),
+                );
+            }
+        }));
+    }
+    let mut ids = Vec::new();
+    for s in submitters {
+        ids.extend(s.await.unwrap());
+    }
+    let submitted = started.elapsed();
+    loop {
+        let mut live = 0;
+        for status in ["queued", "planning", "executing", "verifying"] {
+            let page = get_json(
+                &http,
+                &key,
+                &format!("{base}/api/v1/executions?status={status}&limit=1"),
+            )
+            .await;
+            live += page.as_array().map_or(0, Vec::len);
+        }
+        if live == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let finished = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let peak_tasks = peak.await.unwrap();
+    let failed = get_json(
+        &http,
+        &key,
+        &format!("{base}/api/v1/executions?status=failed&limit=100"),
+    )
+    .await;
+    println!(
+        "plan tasks (3 gated steps): {} submitted in {:.2} s ({:.0}/s), all terminal after {:.2} s: {:.0} tasks/s completed, {} failed; peak RSS {peak_tasks:.1} MiB",
+        ids.len(),
+        submitted.as_secs_f64(),
+        ids.len() as f64 / submitted.as_secs_f64(),
+        finished.as_secs_f64(),
+        ids.len() as f64 / finished.as_secs_f64(),
+        failed.as_array().map_or(0, Vec::len),
+    );
+
+    // 2. GET /executions/{id} at N concurrent connections.
+    let (stop, peak) = watch_rss(pid);
+    let deadline = Instant::now() + Duration::from_secs(o.seconds);
+    let ids = Arc::new(ids);
+    let mut readers = Vec::new();
+    for c in 0..o.connections {
+        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+        let (base, key, ids) = (base.clone(), key.clone(), ids.clone());
+        readers.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let mut i = c;
+            while Instant::now() < deadline {
+                let id = &ids[i % ids.len()];
+                i += 7;
+                let t = Instant::now();
+                let reply = client
+                    .get(format!("{base}/api/v1/executions/{id}"))
+                    .bearer_auth(&key)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(reply.status(), 200);
+                reply.bytes().await.unwrap();
+                latencies.push(t.elapsed().as_secs_f64() * 1000.0);
+            }
+            latencies
+        }));
+    }
+    let mut latencies = Vec::new();
+    for r in readers {
+        latencies.extend(r.await.unwrap());
+    }
+    stop.store(true, Ordering::Relaxed);
+    let peak_reads = peak.await.unwrap();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "GET /executions/{{id}} at {} connections: {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; peak RSS {peak_reads:.1} MiB",
+        o.connections,
+        latencies.len() as f64 / o.seconds as f64,
+        percentile(&latencies, 0.50),
+        percentile(&latencies, 0.99),
+        latencies.last().copied().unwrap_or(0.0),
+    );
+    let _ = child.kill().await;
+}
