@@ -26,7 +26,13 @@ use crate::state::AppState;
                        Authenticate with `Authorization: Bearer ck-…` or `X-API-Key: ck-…`. Errors are \
                        `{\"detail\": …}`; validation errors (422) add `errors`. Timestamps are epoch seconds. \
                        Where the v1 contract leaves a choice: a malformed `user_id` in a path is answered like \
-                       an unknown id (404), and registration rate limits count every anonymous attempt."
+                       an unknown id (404), and registration rate limits count every anonymous attempt. \
+                       Execution tokens do not expire (the execution time limit bounds a run). A webhook host \
+                       is refused when it is or resolves to a loopback, private or link-local address unless \
+                       allow-listed. A workflow stage refused by a preset's own `run_stage` rule fails with \
+                       `Stage admission denied by policy: <policy ids>`; one refused by `stage` plugins with \
+                       `Stage admission denied by content policy: <codes>`. Tool-output labels and the labels \
+                       a call carried become the execution's context labels for LLM runs."
     ),
     servers((url = "http://127.0.0.1:8000", description = "Local development")),
     modifiers(&SecuritySchemes),

@@ -197,6 +197,50 @@ impl<'a> Fields<'a> {
         self.object.get(name).filter(|v| !v.is_null())
     }
 
+    /// A present list of `min..=max` objects, each read by `read` with its errors located under
+    /// `name.<index>`; `None` (after recording why) unless every item was read.
+    pub fn object_list<T>(
+        &mut self,
+        name: &str,
+        min: usize,
+        max: usize,
+        mut read: impl FnMut(&mut Fields<'_>) -> Option<T>,
+    ) -> Option<Vec<T>> {
+        let value = self.raw(name)?;
+        let Some(items) = value.as_array() else {
+            self.error(Some(name), "list_type", "Input should be a valid list");
+            return None;
+        };
+        if items.len() < min {
+            let msg = format!(
+                "List should have at least {min} item after validation, not {}",
+                items.len()
+            );
+            self.error(Some(name), "too_short", msg);
+            return None;
+        }
+        if items.len() > max {
+            let msg = format!(
+                "List should have at most {max} items after validation, not {}",
+                items.len()
+            );
+            self.error(Some(name), "too_long", msg);
+            return None;
+        }
+        let mut out = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            let at = vec![Loc::Field(name.into()), Loc::Index(i)];
+            let Some(object) = item.as_object() else {
+                self.error_at(at, "dict_type", "Input should be a valid dictionary or object");
+                continue;
+            };
+            if let Some(parsed) = self.within(at, object, &mut read) {
+                out.push(parsed);
+            }
+        }
+        (out.len() == items.len()).then_some(out)
+    }
+
     /// A list of strings, each checked by `check` (which returns a `(type, message)` failure);
     /// the errors name the failing index.
     pub fn string_list(

@@ -126,6 +126,31 @@ async fn a_reviewed_release_runs_stage_by_stage_and_binds_to_the_review() {
         .as_array()
         .unwrap()
         .contains(&json!("release_gate_satisfied")));
+
+    // The export proves review-then-release: each stage with its execution and signed package.
+    let export = api.get(&format!("/api/v1/workflows/{id}/export"), Some(&key)).await;
+    assert_eq!(export.status, 200);
+    assert_eq!(
+        export.header("content-disposition"),
+        Some(format!("attachment; filename=\"workflow-{}.json\"", &id[..8]).as_str())
+    );
+    let keys: Vec<&String> = export.body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["workflow", "exported_at", "stages"]);
+    let exported = export.body["stages"].as_array().unwrap();
+    assert_eq!(exported[0]["stage"]["id"], "review");
+    assert_eq!(exported[1]["execution"]["id"], release_id);
+    for stage in exported {
+        let package = &stage["compliance_package"];
+        assert_eq!(package["attestation"]["compliant"], true, "{}", package["attestation"]);
+        assert_eq!(package["audit_chain"]["verified"], true);
+        assert!(package["signature"].is_string());
+    }
+    let review_completed = exported[0]["execution"]["completed_at"].as_f64().unwrap();
+    let release_created = exported[1]["execution"]["created_at"].as_f64().unwrap();
+    assert!(
+        review_completed <= release_created,
+        "the review finished before the release began"
+    );
 }
 
 #[tokio::test]

@@ -171,42 +171,7 @@ pub fn read_run_fields(fields: &mut Fields<'_>) -> RunFields {
 }
 
 pub fn read_plan(fields: &mut Fields<'_>) -> Option<Vec<PlanStep>> {
-    let value = fields.raw("plan")?;
-    let Some(items) = value.as_array() else {
-        fields.error(Some("plan"), "list_type", "Input should be a valid list");
-        return None;
-    };
-    if items.is_empty() {
-        fields.error(
-            Some("plan"),
-            "too_short",
-            "List should have at least 1 item after validation, not 0",
-        );
-        return None;
-    }
-    if items.len() > MAX_PLAN_STEPS {
-        fields.error(
-            Some("plan"),
-            "too_long",
-            format!(
-                "List should have at most {MAX_PLAN_STEPS} items after validation, not {}",
-                items.len()
-            ),
-        );
-        return None;
-    }
-    let mut steps = Vec::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        let at = vec![Loc::Field("plan".into()), Loc::Index(i)];
-        let Some(object) = item.as_object() else {
-            fields.error_at(at, "dict_type", "Input should be a valid dictionary or object");
-            continue;
-        };
-        if let Some(step) = fields.within(at, object, read_plan_step) {
-            steps.push(step);
-        }
-    }
-    (steps.len() == items.len()).then_some(steps)
+    fields.object_list("plan", 1, MAX_PLAN_STEPS, read_plan_step)
 }
 
 fn read_profile_request(fields: &mut Fields<'_>) -> Option<VerificationProfileRequest> {

@@ -124,46 +124,11 @@ impl FromBody for WorkflowRequest {
         fields.length("name", name.as_deref(), 1, 160);
         let description = fields.optional::<String>("description").unwrap_or_default();
         fields.length("description", Some(&description), 0, 400);
-        let Some(raw) = fields.raw("stages") else {
+        if !fields.has("stages") {
             fields.error(Some("stages"), "missing", "Field required");
             return None;
-        };
-        let Some(items) = raw.as_array() else {
-            fields.error(Some("stages"), "list_type", "Input should be a valid list");
-            return None;
-        };
-        if items.is_empty() || items.len() > MAX_STAGES {
-            let (kind, msg) = if items.is_empty() {
-                (
-                    "too_short",
-                    "List should have at least 1 item after validation, not 0".to_owned(),
-                )
-            } else {
-                (
-                    "too_long",
-                    format!(
-                        "List should have at most {MAX_STAGES} items after validation, not {}",
-                        items.len()
-                    ),
-                )
-            };
-            fields.error(Some("stages"), kind, msg);
-            return None;
         }
-        let mut stages = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            let at = vec![Loc::Field("stages".into()), Loc::Index(i)];
-            let Some(object) = item.as_object() else {
-                fields.error_at(at, "dict_type", "Input should be a valid dictionary or object");
-                continue;
-            };
-            if let Some(stage) = fields.within(at, object, read_stage) {
-                stages.push(stage);
-            }
-        }
-        if stages.len() != items.len() {
-            return None;
-        }
+        let mut stages = fields.object_list("stages", 1, MAX_STAGES, read_stage)?;
         check_stage_references(fields, &mut stages);
         Some(WorkflowRequest {
             name: name?,
