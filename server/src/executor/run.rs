@@ -433,13 +433,18 @@ impl<'a> Run<'a> {
         }
     }
 
-    /// A run that stops without a result: if it was cancelled, its job is done; if its lease
-    /// was lost, the job belongs to another worker now.
+    /// A run that stops without a result. If the execution was cancelled its job is done;
+    /// otherwise the lease was lost (even if the renewal has not noticed yet) and the job belongs
+    /// to another worker now, so it is left alone.
     async fn stopped(&self) -> StoreResult<()> {
         if self.lease_lost() {
             return Ok(());
         }
-        self.state.store.finish_job(&self.execution.id).await
+        let current = self.state.store.execution(&self.execution.id).await?;
+        if current.is_some_and(|e| e.status.is_terminal()) {
+            self.state.store.finish_job(&self.execution.id).await?;
+        }
+        Ok(())
     }
 
     /// One tool-call attempt at `step_index`: announced, gated, run and recorded. `None` when
