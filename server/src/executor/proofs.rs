@@ -133,3 +133,149 @@ pub fn holding(facts: &ProofFacts<'_>) -> Vec<String> {
     .map(|(name, _)| name.to_owned())
     .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use certior::profile::{build_profile, compose_with_preset, ProfileRequest};
+    use certior::{PresetRegistry, Severity};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A tally with one executed call carrying `labels` to `destinations`.
+    fn tally_with(tool: &str, path: &str, labels: &[&str], destinations: &[&str]) -> Tally {
+        let mut tally = Tally::default();
+        tally.add(&json!({
+            "tool_name": tool,
+            "tool_input": {"path": path},
+            "cost_cents": 1,
+            "certificate_id": "cert-1",
+            "verification_properties": [],
+            "ifc": {"labels": labels, "destinations": destinations},
+            "content_scan": {"input_scan": null, "output_scan": {"action": "pass"}},
+        }));
+        tally
+    }
+
+    fn pii_violation(redacted: bool) -> Violation {
+        Violation {
+            code: "pii_detected".into(),
+            plugin: Some("pii".into()),
+            redacted,
+            ..Violation::block("pii_detected", certior::Phase::FinalOutput, "SSN", vec![])
+        }
+    }
+
+    /// The proofs that hold for a token with `permissions` and a budget of 100 cents, whose
+    /// final output was scanned with `violations`.
+    fn held(
+        preset: &Preset,
+        profile: &VerificationProfile,
+        permissions: &[String],
+        tally: &Tally,
+        violations: &[Violation],
+    ) -> Vec<String> {
+        holding(&ProofFacts {
+            preset,
+            profile,
+            permissions,
+            budget_cents: 100,
+            tally,
+            token_valid: true,
+            submitter_read_only: false,
+            final_scan: FinalScan {
+                ran: true,
+                violations,
+                found_block: violations.iter().any(|v| v.severity == Severity::Block),
+            },
+            artifact_approved: false,
+            release_admitted: false,
+            upstreams_completed_before_start: false,
+            output_bound: false,
+        })
+    }
+
+    #[test]
+    fn hipaa_proofs_follow_flows_scans_and_permissions() {
+        let preset = PresetRegistry::builtin().get("hipaa").unwrap();
+        let profile = compose_with_preset(
+            &build_profile(&ProfileRequest {
+                text: "Patient intake notes for the clinic",
+                ..Default::default()
+            }),
+            &preset,
+        );
+        let permissions = ["filesystem:read".to_owned(), "filesystem:write:reports".to_owned()];
+        let redacted = [pii_violation(true)];
+        let internal = tally_with("file_write", "reports/a.txt", &["PHI"], &["internal"]);
+        let proofs = held(&preset, &profile, &permissions, &internal, &redacted);
+        for proof in [
+            "capability_coverage",
+            "budget_sufficient",
+            "authorized_user_only",
+            "client_authorized",
+            "segregation_of_duties",
+            "output_deidentification_verified",
+            "no_phi_external_flow",
+            "phi_stage_contained",
+        ] {
+            assert!(proofs.contains(&proof.to_owned()), "{proof} should hold: {proofs:?}");
+        }
+        assert!(
+            !proofs.contains(&"no_mnpi_leak".to_owned()),
+            "hipaa has no MNPI flow rule"
+        );
+        assert!(!proofs.contains(&"review_chain_integrity".to_owned()));
+
+        // PHI handed to an external destination breaks both flow proofs.
+        let external = tally_with("http_get", "", &["PHI"], &["external"]);
+        let proofs = held(&preset, &profile, &permissions, &external, &redacted);
+        assert!(!proofs.contains(&"no_phi_external_flow".to_owned()));
+        assert!(!proofs.contains(&"phi_stage_contained".to_owned()));
+
+        // PII left unredacted in the final output: not de-identified.
+        let proofs = held(&preset, &profile, &permissions, &internal, &[pii_violation(false)]);
+        assert!(!proofs.contains(&"output_deidentification_verified".to_owned()));
+    }
+
+    #[test]
+    fn wildcards_and_spending_break_their_proofs() {
+        let preset = PresetRegistry::builtin().get("default").unwrap();
+        let profile = compose_with_preset(
+            &build_profile(&ProfileRequest {
+                text: "List files",
+                ..Default::default()
+            }),
+            &preset,
+        );
+        let tally = tally_with("file_write", "notes/a.txt", &[], &["internal"]);
+        let wildcard = vec!["filesystem:*".to_owned()];
+        let held = holding(&ProofFacts {
+            preset: &preset,
+            profile: &profile,
+            permissions: &wildcard,
+            budget_cents: 0,
+            tally: &tally,
+            token_valid: true,
+            submitter_read_only: false,
+            final_scan: FinalScan {
+                ran: false,
+                violations: &[],
+                found_block: false,
+            },
+            artifact_approved: false,
+            release_admitted: false,
+            upstreams_completed_before_start: false,
+            output_bound: false,
+        });
+        assert!(held.contains(&"authorized_user_only".to_owned()));
+        for broken in [
+            "budget_sufficient",
+            "authorized_access_only",
+            "segregation_of_duties",
+            "minimum_necessary_access",
+        ] {
+            assert!(!held.contains(&broken.to_owned()), "{broken} must not hold: {held:?}");
+        }
+    }
+}
