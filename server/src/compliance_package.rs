@@ -10,6 +10,7 @@ use crate::clock::now;
 use crate::routes::executions::verify_stored_chain;
 use crate::state::AppState;
 use crate::store::{ExecStatus, ExecutionRecord};
+use crate::strings::string_array;
 
 const RUNTIME_DETAIL: &str =
     "Decisions were taken by the Certior Guard (capability, Cedar, content, flow and budget gates).";
@@ -43,13 +44,6 @@ pub fn at_least_as_strict(c: &Preset, e: &Preset) -> bool {
         && flows
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
 fn ordered_union(first: &[String], then: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for item in first.iter().chain(then) {
@@ -64,7 +58,7 @@ fn ordered_union(first: &[String], then: &[String]) -> Vec<String> {
 pub fn proofs_required(preset: &Preset, profile: &Value) -> Vec<String> {
     ordered_union(
         &preset.manifest().required_proofs,
-        &strings(&profile["required_proofs"]),
+        &string_array(&profile["required_proofs"]),
     )
 }
 
@@ -205,7 +199,7 @@ pub async fn build(
     let early = ["prepare", "token", "capability", "authorization", "tool_input"];
     let flows_tracked = records
         .iter()
-        .filter(|r| !strings(&r["ifc"]["destinations"]).is_empty())
+        .filter(|r| !string_array(&r["ifc"]["destinations"]).is_empty())
         .filter(|r| {
             !r["violations"]
                 .as_array()
@@ -222,12 +216,12 @@ pub async fn build(
     };
 
     // The policy and the attestation.
-    let profile_approvals = strings(&execution.verification_profile["required_approvals"]);
+    let profile_approvals = string_array(&execution.verification_profile["required_approvals"]);
     let proofs_required = proofs_required(preset, &execution.verification_profile);
     let approvals_required = ordered_union(&manifest.human_approvals, &profile_approvals);
     let mut verified: Vec<String> = Vec::new();
     for cert in &certificates {
-        for p in strings(&cert["verified_properties"]) {
+        for p in string_array(&cert["verified_properties"]) {
             if !verified.contains(&p) {
                 verified.push(p);
             }

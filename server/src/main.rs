@@ -18,6 +18,7 @@ mod serve;
 mod settings;
 mod state;
 mod store;
+mod strings;
 mod submission;
 mod telemetry;
 mod tools;

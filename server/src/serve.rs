@@ -14,7 +14,7 @@ use crate::auth::bootstrap_admin;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tools::Tools;
-use crate::{app, executor, store, workflows};
+use crate::{app, executor, store, webhooks, workflows};
 
 pub async fn run(settings: Settings) -> anyhow::Result<()> {
     // The plugin host must be configured before any preset loads its modules; compiled modules
@@ -42,6 +42,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
     let address = listener.local_addr()?;
     let tools = Tools::new(&settings.tools, &settings.store.data_dir)?;
+    webhooks::check_settings(&settings.runs)?;
     let state = AppState {
         store,
         settings: Arc::new(settings),

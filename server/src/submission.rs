@@ -9,11 +9,10 @@ use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::clock::now;
-use crate::error::ApiError;
 use crate::providers::Provider;
 use crate::routes::settings::default_provider;
 use crate::state::AppState;
-use crate::store::{EventDraft, NewExecution, NewToken};
+use crate::store::{EventDraft, NewExecution, NewToken, StoreResult};
 
 /// The workflow stage an execution runs for.
 pub struct StageLink<'a> {
@@ -62,7 +61,7 @@ pub async fn resolve_provider(
     requested: Option<Provider>,
     model: Option<&str>,
     has_plan: bool,
-) -> Result<(Option<Provider>, Option<String>), ApiError> {
+) -> StoreResult<(Option<Provider>, Option<String>)> {
     let default = default_provider(state).await?;
     let provider = match (requested, has_plan) {
         (Some(provider), _) => Some(provider),

@@ -47,6 +47,12 @@ fn allow_list(runs: &RunSettings) -> Result<HostAllowList, String> {
     HostAllowList::parse(&runs.webhook_allowed_hosts).map_err(|err| format!("CERTIOR_WEBHOOK_ALLOWED_HOSTS: {err}"))
 }
 
+/// Stops start-up on a malformed `CERTIOR_WEBHOOK_ALLOWED_HOSTS`, rather than refusing every
+/// webhook later.
+pub fn check_settings(runs: &RunSettings) -> anyhow::Result<()> {
+    allow_list(runs).map(|_| ()).map_err(anyhow::Error::msg)
+}
+
 /// Checks a `webhook_url` at submission; the error is the 422 message.
 pub fn check_url(runs: &RunSettings, url: &str) -> Result<(), String> {
     if runs.webhook_secret.is_none() {
@@ -216,6 +222,13 @@ mod tests {
             check_url(&listed, "https://hooks.example.com/x").is_err(),
             "a set list admits only its hosts"
         );
+    }
+
+    #[test]
+    fn a_malformed_allow_list_stops_start_up() {
+        assert!(check_settings(&runs(None, "hooks.example.com, *.corp.example")).is_ok());
+        let error = check_settings(&runs(None, "bad host!")).unwrap_err().to_string();
+        assert!(error.starts_with("CERTIOR_WEBHOOK_ALLOWED_HOSTS: "), "{error}");
     }
 
     #[test]

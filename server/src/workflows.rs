@@ -197,11 +197,7 @@ async fn start_stage(state: &AppState, workflow: &WorkflowRecord, stage: &StageR
         }
     };
     let requested = stage.provider.as_deref().and_then(Provider::parse);
-    let (provider, model) = match resolve_provider(state, requested, stage.model.as_deref(), stage.plan.is_some()).await
-    {
-        Ok(resolved) => resolved,
-        Err(_) => (requested, stage.model.clone()),
-    };
+    let (provider, model) = resolve_provider(state, requested, stage.model.as_deref(), stage.plan.is_some()).await?;
     let minted = mint(
         &state.keyring,
         Submission {

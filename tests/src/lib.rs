@@ -207,6 +207,19 @@ impl Client {
         Self::send(with_key(self.request(reqwest::Method::DELETE, path), key)).await
     }
 
+    /// Registers an `operator` (what self-registration creates) and returns its key.
+    pub async fn operator(&self, email: &str) -> String {
+        self.register(&serde_json::json!({"email": email, "password": "password-1"}), None)
+            .await
+    }
+
+    /// Submits a task (expecting 201) and returns its execution id.
+    pub async fn submit(&self, key: &str, body: Value) -> String {
+        let reply = self.post("/api/v1/tasks", &body, Some(key)).await;
+        assert_eq!(reply.status, 201, "submit {body}: {}", reply.text);
+        reply.body["execution_id"].as_str().expect("execution_id").to_owned()
+    }
+
     /// Polls `GET /executions/{id}` until the execution is `completed`, `failed` or `cancelled`.
     pub async fn wait_terminal(&self, execution_id: &str, key: &str) -> Reply {
         let path = format!("/api/v1/executions/{execution_id}");

@@ -21,11 +21,6 @@ const PACKAGE_KEYS: [&str; 14] = [
     "signature",
 ];
 
-async fn operator(api: &Client, email: &str) -> String {
-    api.register(&json!({"email": email, "password": "password-1"}), None)
-        .await
-}
-
 /// Submits a task and waits until it is terminal; returns the execution view.
 async fn run(api: &Client, key: &str, body: Value) -> Value {
     let reply = api.post("/api/v1/tasks", &body, Some(key)).await;
@@ -89,7 +84,7 @@ async fn assert_verifies(api: &Client, package: &Value) {
 async fn the_json_package_is_signed_and_attests_the_run() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let view = run(&api, &key, note_task()).await;
     assert_eq!(view["status"], "completed", "{view}");
     let id = view["id"].as_str().unwrap();
@@ -182,7 +177,7 @@ async fn the_json_package_is_signed_and_attests_the_run() {
 async fn a_run_that_did_not_complete_exports_as_non_compliant() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let task = json!({
         "task": "Write outside the granted area",
         "permissions": ["filesystem:read", "filesystem:write:reports"],
@@ -203,7 +198,7 @@ async fn a_run_that_did_not_complete_exports_as_non_compliant() {
 async fn a_weaker_preset_is_not_applied_and_the_package_says_so() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let view = run(&api, &key, hipaa_task()).await;
     let id = view["id"].as_str().unwrap();
 
@@ -240,7 +235,7 @@ async fn a_weaker_preset_is_not_applied_and_the_package_says_so() {
 async fn a_stricter_preset_is_applied() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let view = run(&api, &key, note_task()).await;
     let id = view["id"].as_str().unwrap();
 
@@ -275,8 +270,8 @@ async fn a_stricter_preset_is_applied() {
 async fn errors_follow_the_processing_order() {
     let server = Server::start().await;
     let api = server.client();
-    let owner = operator(&api, "owner@example.com").await;
-    let other = operator(&api, "other@example.com").await;
+    let owner = api.operator("owner@example.com").await;
+    let other = api.operator("other@example.com").await;
     let view = run(&api, &owner, note_task()).await;
     let id = view["id"].as_str().unwrap();
 
@@ -369,7 +364,7 @@ impl Pdf {
 async fn the_pdf_report_shows_the_package() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let view = run(&api, &key, hipaa_task()).await;
     let id = view["id"].as_str().unwrap();
     let package = export_json(&api, &key, id, "").await;
@@ -425,7 +420,7 @@ fn dollars(cents: i64) -> String {
 async fn user_text_is_escaped_in_the_pdf() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let task = r"List files ) Tj (BT /F1 99 Tf \ (unbalanced \\server\share ET";
     let view = run(&api, &key, json!({"task": task, "plan": [{"tool": "file_list"}]})).await;
     let id = view["id"].as_str().unwrap();
@@ -443,7 +438,7 @@ async fn user_text_is_escaped_in_the_pdf() {
 async fn a_long_audit_trail_spans_pages() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let plan: Vec<Value> = (0..50).map(|_| json!({"tool": "file_list"})).collect();
     let view = run(
         &api,

@@ -6,17 +6,6 @@ use std::time::Duration;
 use certior_e2e::{server_with_admin_and, Client, Server, SlowPeer};
 use serde_json::{json, Value};
 
-async fn operator(api: &Client, email: &str) -> String {
-    api.register(&json!({"email": email, "password": "password-1"}), None)
-        .await
-}
-
-async fn submit(api: &Client, key: &str, body: Value) -> String {
-    let reply = api.post("/api/v1/tasks", &body, Some(key)).await;
-    assert_eq!(reply.status, 201, "submit {body}: {}", reply.text);
-    reply.body["execution_id"].as_str().unwrap().to_owned()
-}
-
 async fn steps(api: &Client, key: &str, id: &str) -> Vec<Value> {
     let reply = api.get(&format!("/api/v1/executions/{id}/steps"), Some(key)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -42,7 +31,7 @@ fn event_types(events: &Value) -> Vec<String> {
 async fn a_plan_runs_every_step_through_the_gate_and_leaves_evidence() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let created = api
         .post(
             "/api/v1/tasks",
@@ -140,21 +129,21 @@ async fn a_plan_runs_every_step_through_the_gate_and_leaves_evidence() {
 async fn a_denied_step_fails_the_plan_and_nothing_after_it_runs() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
-    let id = submit(
-        &api,
-        &key,
-        json!({
-            "task": "Copy notes",
-            "permissions": ["filesystem:read", "filesystem:write:reports"],
-            "plan": [
-                {"tool": "file_list"},
-                {"tool": "file_write", "args": {"path": "secret/x.txt", "content": "x"}},
-                {"tool": "file_write", "args": {"path": "reports/y.txt", "content": "y"}}
-            ]
-        }),
-    )
-    .await;
+    let key = api.operator("ops@example.com").await;
+    let id = api
+        .submit(
+            &key,
+            json!({
+                "task": "Copy notes",
+                "permissions": ["filesystem:read", "filesystem:write:reports"],
+                "plan": [
+                    {"tool": "file_list"},
+                    {"tool": "file_write", "args": {"path": "secret/x.txt", "content": "x"}},
+                    {"tool": "file_write", "args": {"path": "reports/y.txt", "content": "y"}}
+                ]
+            }),
+        )
+        .await;
     let view = api.wait_terminal(&id, &key).await.body;
     assert_eq!(view["status"], "failed");
     assert_eq!(view["error"], "Plan step 1 (file_write) denied: missing_capability");
@@ -177,9 +166,7 @@ async fn a_denied_step_fails_the_plan_and_nothing_after_it_runs() {
     assert_eq!(chain["chain"]["verified"], true);
 
     // A path that escapes the workspace is denied at prepare.
-    let id = submit(
-        &api,
-        &key,
+    let id = api.submit(&key,
         json!({"task": "Read", "permissions": ["filesystem:read"], "plan": [{"tool": "file_read", "args": {"path": "../etc/passwd"}}]}),
     )
     .await;
@@ -191,17 +178,17 @@ async fn a_denied_step_fails_the_plan_and_nothing_after_it_runs() {
 async fn hipaa_redacts_tool_output_and_the_final_output() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "nurse@example.com").await;
+    let key = api.operator("nurse@example.com").await;
     let workspace = server.data_dir.join("workspace");
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::write(workspace.join("visit.txt"), "Patient SSN 123-45-6789 seen today.").unwrap();
-    let id = submit(
-        &api,
-        &key,
-        json!({"task": "Summarise the visit note", "compliance_policy": "HIPAA",
+    let id = api
+        .submit(
+            &key,
+            json!({"task": "Summarise the visit note", "compliance_policy": "HIPAA",
                "plan": [{"tool": "file_read", "args": {"path": "visit.txt"}}]}),
-    )
-    .await;
+        )
+        .await;
     let view = api.wait_terminal(&id, &key).await.body;
     assert_eq!(view["status"], "completed", "{view}");
     assert_eq!(view["preset_key"], "hipaa");
@@ -219,7 +206,7 @@ async fn hipaa_redacts_tool_output_and_the_final_output() {
 async fn submissions_are_validated_in_the_documented_order() {
     let (server, admin) = server_with_admin_and(&[]).await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let post = |body: Value, key: String| {
         let api = api.clone();
         async move { api.post("/api/v1/tasks", &body, Some(&key)).await }
@@ -351,8 +338,8 @@ async fn submissions_are_validated_in_the_documented_order() {
 async fn a_task_without_a_plan_or_provider_fails_with_what_to_set() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
-    let id = submit(&api, &key, json!({"task": "Summarise the news"})).await;
+    let key = api.operator("ops@example.com").await;
+    let id = api.submit(&key, json!({"task": "Summarise the news"})).await;
     let view = api.wait_terminal(&id, &key).await.body;
     assert_eq!(view["status"], "failed");
     assert_eq!(
@@ -366,15 +353,17 @@ async fn a_task_without_a_plan_or_provider_fails_with_what_to_set() {
 async fn executions_are_visible_to_owners_admins_and_auditors_only() {
     let (server, admin) = server_with_admin_and(&[]).await;
     let api = server.client();
-    let alice = operator(&api, "alice@example.com").await;
-    let bob = operator(&api, "bob@example.com").await;
+    let alice = api.operator("alice@example.com").await;
+    let bob = api.operator("bob@example.com").await;
     let auditor = api
         .register(
             &json!({"email": "audit@example.com", "password": "password-1", "role": "auditor"}),
             Some(&admin),
         )
         .await;
-    let id = submit(&api, &alice, json!({"task": "List", "plan": [{"tool": "file_list"}]})).await;
+    let id = api
+        .submit(&alice, json!({"task": "List", "plan": [{"tool": "file_list"}]}))
+        .await;
     api.wait_terminal(&id, &alice).await;
 
     for path in ["", "/steps", "/events"] {
@@ -432,16 +421,16 @@ async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
     let peer = SlowPeer::start(Duration::from_millis(800)).await;
     let server = Server::start_with(&[("CERTIOR_HTTP_ALLOWED_HOSTS", &peer.address)]).await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let url = |name: &str| format!("http://{}/slow/{name}", peer.address);
-    let id = submit(
-        &api,
-        &key,
-        json!({"task": "Fetch twice", "permissions": ["network:http:read"],
+    let id = api
+        .submit(
+            &key,
+            json!({"task": "Fetch twice", "permissions": ["network:http:read"],
                "plan": [{"tool": "http_get", "args": {"url": url("first")}},
                         {"tool": "http_get", "args": {"url": url("second")}}]}),
-    )
-    .await;
+        )
+        .await;
     // Wait until the first call is in flight, then cancel.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while peer.hits("first") == 0 {
@@ -477,13 +466,12 @@ async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
 async fn two_hundred_concurrent_submissions_each_finish_exactly_once() {
     let server = Server::start_with(&[("CERTIOR_WORKERS", "8")]).await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let submissions = (0..200).map(|n| {
         let api = api.clone();
         let key = key.clone();
         async move {
-            submit(
-                &api,
+            api.submit(
                 &key,
                 json!({"task": format!("List {n}"), "plan": [{"tool": "file_list"}]}),
             )
@@ -524,15 +512,14 @@ async fn a_crashed_server_resumes_every_run_from_its_last_recorded_step() {
     ];
     let server = Server::start_with(&env).await;
     let api = server.client();
-    let key = operator(&api, "ops@example.com").await;
+    let key = api.operator("ops@example.com").await;
     let mut ids = Vec::new();
     for n in 0..8 {
         let plan: Vec<Value> = (0..3)
             .map(|s| json!({"tool": "http_get", "args": {"url": format!("http://{}/slow/{n}-{s}", peer.address)}}))
             .collect();
         ids.push(
-            submit(
-                &api,
+            api.submit(
                 &key,
                 json!({"task": format!("Fetch {n}"), "permissions": ["network:http:read"], "plan": plan}),
             )

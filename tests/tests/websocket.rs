@@ -30,17 +30,6 @@ async fn slow_server(delay: Duration) -> (SlowPeer, Server) {
     (peer, server)
 }
 
-async fn operator(api: &Client, email: &str) -> String {
-    api.register(&json!({"email": email, "password": "password-1"}), None)
-        .await
-}
-
-async fn submit(api: &Client, key: &str, body: Value) -> String {
-    let reply = api.post("/api/v1/tasks", &body, Some(key)).await;
-    assert_eq!(reply.status, 201, "submit {body}: {}", reply.text);
-    reply.body["execution_id"].as_str().unwrap().to_owned()
-}
-
 /// A plan that finishes at once.
 fn quick_task() -> Value {
     json!({"task": "List files", "plan": [{"tool": "file_list"}]})
@@ -176,8 +165,8 @@ fn status_set_by(kind: &str) -> Option<&'static str> {
 async fn the_owner_gets_every_event_once_in_order_as_it_happens_then_a_normal_close() {
     let (peer, server) = slow_server(Duration::from_millis(700)).await;
     let api = server.client();
-    let key = operator(&api, "owner@example.com").await;
-    let id = submit(&api, &key, peer_task(&peer, "Fetch three pages", 3)).await;
+    let key = api.operator("owner@example.com").await;
+    let id = api.submit(&key, peer_task(&peer, "Fetch three pages", 3)).await;
     let mut ws = open(&server, &id, Auth::Bearer(&key)).await;
 
     let (received, code) = until_close(&mut ws).await;
@@ -204,8 +193,8 @@ async fn the_owner_gets_every_event_once_in_order_as_it_happens_then_a_normal_cl
 async fn a_late_subscriber_gets_the_whole_replay_then_the_close() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "owner@example.com").await;
-    let id = submit(&api, &key, quick_task()).await;
+    let key = api.operator("owner@example.com").await;
+    let id = api.submit(&key, quick_task()).await;
     api.wait_terminal(&id, &key).await;
     let chain = stored_events(&api, &key, &id).await;
 
@@ -222,13 +211,10 @@ async fn a_late_subscriber_gets_the_whole_replay_then_the_close() {
 async fn an_anonymous_client_gets_the_current_status_then_each_transition_and_nothing_else() {
     let (peer, server) = slow_server(Duration::from_millis(500)).await;
     let api = server.client();
-    let key = operator(&api, "owner@example.com").await;
-    let id = submit(
-        &api,
-        &key,
-        peer_task(&peer, "Summarise the confidential merger memo", 2),
-    )
-    .await;
+    let key = api.operator("owner@example.com").await;
+    let id = api
+        .submit(&key, peer_task(&peer, "Summarise the confidential merger memo", 2))
+        .await;
     let mut ws = open(&server, &id, Auth::Anonymous).await;
 
     let (frames, code) = frames_until_close(&mut ws).await;
@@ -271,15 +257,15 @@ async fn an_anonymous_client_gets_the_current_status_then_each_transition_and_no
 async fn another_users_key_gets_status_only_and_an_auditor_gets_everything() {
     let (server, admin) = server_with_admin().await;
     let api = server.client();
-    let alice = operator(&api, "alice@example.com").await;
-    let bob = operator(&api, "bob@example.com").await;
+    let alice = api.operator("alice@example.com").await;
+    let bob = api.operator("bob@example.com").await;
     let auditor = api
         .register(
             &json!({"email": "audit@example.com", "password": "password-1", "role": "auditor"}),
             Some(&admin),
         )
         .await;
-    let id = submit(&api, &alice, quick_task()).await;
+    let id = api.submit(&alice, quick_task()).await;
     api.wait_terminal(&id, &alice).await;
 
     let mut ws = open(&server, &id, Auth::XApiKey(&bob)).await;
@@ -305,8 +291,8 @@ async fn another_users_key_gets_status_only_and_an_auditor_gets_everything() {
 async fn an_invalid_key_on_any_channel_gets_an_error_frame_and_close_4401() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "owner@example.com").await;
-    let id = submit(&api, &key, quick_task()).await;
+    let key = api.operator("owner@example.com").await;
+    let id = api.submit(&key, quick_task()).await;
     let logged_out = api
         .post(
             "/api/v1/auth/login",
@@ -350,9 +336,9 @@ async fn an_invalid_key_on_any_channel_gets_an_error_frame_and_close_4401() {
 async fn a_first_frame_key_switches_an_entitled_reader_to_full_mode_with_a_replay() {
     let (peer, server) = slow_server(Duration::from_millis(600)).await;
     let api = server.client();
-    let alice = operator(&api, "alice@example.com").await;
-    let bob = operator(&api, "bob@example.com").await;
-    let id = submit(&api, &alice, peer_task(&peer, "Fetch two pages", 2)).await;
+    let alice = api.operator("alice@example.com").await;
+    let bob = api.operator("bob@example.com").await;
+    let id = api.submit(&alice, peer_task(&peer, "Fetch two pages", 2)).await;
     let mut owner = open(&server, &id, Auth::Anonymous).await;
     let mut stranger = open(&server, &id, Auth::Anonymous).await;
     for (ws, key) in [(&mut owner, &alice), (&mut stranger, &bob)] {
@@ -385,7 +371,7 @@ async fn a_first_frame_key_switches_an_entitled_reader_to_full_mode_with_a_repla
 async fn an_unknown_id_stays_open_and_silent() {
     let server = Server::start().await;
     let api = server.client();
-    let key = operator(&api, "owner@example.com").await;
+    let key = api.operator("owner@example.com").await;
     for auth in [Auth::Anonymous, Auth::Bearer(&key)] {
         let mut ws = open(&server, UNKNOWN_ID, auth).await;
         let silence = tokio::time::timeout(Duration::from_millis(300), ws.next()).await;

@@ -17,6 +17,7 @@ use super::run::{Ending, Run};
 use crate::llm::{self, Conversation, Message, ModelRequest, ProposedCall};
 use crate::providers::Provider;
 use crate::store::{StoreResult, StoredStep};
+use crate::strings::truncate_chars;
 
 /// What a tool result may hand back to the model.
 const MODEL_RESULT_CHARS: usize = 16_000;
@@ -47,13 +48,6 @@ impl CallAnswer {
             text,
             is_error: denied || is_error,
         }
-    }
-}
-
-fn truncate(text: &str, max: usize) -> &str {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => &text[..cut],
-        None => text,
     }
 }
 
@@ -107,9 +101,17 @@ pub async fn run(
     saved: Option<Value>,
 ) -> StoreResult<Ending> {
     let state = run.state;
-    let mut conversation: Conversation = saved
-        .and_then(|v| serde_json::from_value(v).ok())
-        .unwrap_or_else(|| Conversation::new(opening_text(run)));
+    // An unreadable transcript fails the run: starting over would ask the model again for
+    // calls that were already recorded.
+    let mut conversation: Conversation = match saved.map(serde_json::from_value).transpose() {
+        Ok(saved) => saved.unwrap_or_else(|| Conversation::new(opening_text(run))),
+        Err(err) => {
+            return Ok(Ending::Failed {
+                error: format!("The saved model transcript is unreadable: {err}"),
+                violations: None,
+            })
+        }
+    };
     let settings = &state.settings;
     let api_key = api_key.or_else(|| provider.server_key(&settings.providers));
     let model = run
@@ -165,7 +167,11 @@ pub async fn run(
                     CallAnswer::of(&outcome)
                 }
             };
-            conversation.push_tool_result(&call.id, truncate(&answer.text, MODEL_RESULT_CHARS), answer.is_error);
+            conversation.push_tool_result(
+                &call.id,
+                truncate_chars(&answer.text, MODEL_RESULT_CHARS),
+                answer.is_error,
+            );
         }
         if !pending.is_empty() {
             run.save_conversation(&conversation).await?;

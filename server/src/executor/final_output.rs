@@ -68,7 +68,7 @@ pub async fn finish(run: &mut Run<'_>, text: String) -> StoreResult<()> {
     // 1. Content.
     let scanned = Instant::now();
     let verdict = run.guard.check_final_output(&text);
-    let scan_ms = (scanned.elapsed().as_secs_f64() * 100_000.0).round() / 100.0;
+    let scan_ms = gate::elapsed_ms(scanned);
     let mut output = text;
     let (violations, final_scan) = match &verdict {
         None => (Vec::new(), None),

@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::clock::now;
+use crate::strings::truncate_chars;
 use crate::tools::Tools;
 
 /// The part of a tool output a record keeps (the hash covers all of it).
@@ -117,7 +118,7 @@ fn round2(ms: f64) -> f64 {
     (ms * 100.0).round() / 100.0
 }
 
-fn elapsed_ms(since: Instant) -> f64 {
+pub fn elapsed_ms(since: Instant) -> f64 {
     round2(since.elapsed().as_secs_f64() * 1000.0)
 }
 
@@ -134,18 +135,12 @@ fn effective_level(labels: &[String]) -> &'static str {
     }
 }
 
-fn push_unique(into: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
+/// Appends the items not already present (labels compare case-insensitively).
+pub fn push_unique(into: &mut Vec<String>, items: impl IntoIterator<Item = String>) {
     for item in items {
         if !into.iter().any(|x| x.eq_ignore_ascii_case(&item)) {
             into.push(item);
         }
-    }
-}
-
-fn truncate_chars(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((cut, _)) => text[..cut].to_owned(),
-        None => text.to_owned(),
     }
 }
 

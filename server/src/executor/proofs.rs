@@ -74,7 +74,7 @@ pub fn holding(facts: &ProofFacts<'_>) -> Vec<String> {
         })
     };
 
-    let capability_coverage = executed.len() == facts.tally.certificate_ids.len();
+    let capability_coverage = executed.iter().all(|call| call.certified);
     let budget_sufficient = facts.tally.cost_cents <= facts.budget_cents;
     let authorized_user_only = facts.token_valid;
     let authorized_access_only = authorized_user_only && !token_wild;
@@ -232,6 +232,16 @@ mod tests {
         let proofs = held(&preset, &profile, &permissions, &external, &redacted);
         assert!(!proofs.contains(&"no_phi_external_flow".to_owned()));
         assert!(!proofs.contains(&"phi_stage_contained".to_owned()));
+
+        // A call that ran without a certificate breaks coverage; a call denied before running does not count.
+        let mut uncovered = internal.clone();
+        uncovered.add(&json!({"tool_name": "file_read", "decision": "allowed", "certificate_id": ""}));
+        let proofs = held(&preset, &profile, &permissions, &uncovered, &redacted);
+        assert!(!proofs.contains(&"capability_coverage".to_owned()));
+        let mut denied = internal.clone();
+        denied.add(&json!({"tool_name": "file_read", "decision": "denied", "certificate_id": ""}));
+        let proofs = held(&preset, &profile, &permissions, &denied, &redacted);
+        assert!(proofs.contains(&"capability_coverage".to_owned()));
 
         // PII left unredacted in the final output: not de-identified.
         let proofs = held(&preset, &profile, &permissions, &internal, &[pii_violation(false)]);

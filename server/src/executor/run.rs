@@ -12,7 +12,7 @@ use certior::{Guard, Preset, Principal, StageRole, VerificationProfile, Violatio
 use serde_json::{json, Value};
 
 use super::admission::{admit_stage, Refused};
-use super::gate::{run_call, CallOutcome, CallRequest, Decision};
+use super::gate::{push_unique, run_call, CallOutcome, CallRequest, Decision};
 use super::tally::Tally;
 use super::{agentic, final_output, plan};
 use crate::clock::now;
@@ -314,8 +314,10 @@ impl<'a> Run<'a> {
             return self.stopped().await;
         }
         let provider = self.execution.llm_provider.as_deref().and_then(Provider::parse);
-        let steps: Option<Vec<PlanStep>> =
-            serde_json::from_value(self.execution.run_spec["plan"].clone()).unwrap_or(None);
+        let steps: Option<Vec<PlanStep>> = match serde_json::from_value(self.execution.run_spec["plan"].clone()) {
+            Ok(steps) => steps,
+            Err(err) => return self.fail(format!("The stored plan is unreadable: {err}"), None).await,
+        };
         let ending = match (provider, steps) {
             (Some(Provider::Plan), Some(steps)) => {
                 if !self.enter_executing().await? {
@@ -379,11 +381,10 @@ impl<'a> Run<'a> {
     /// The execution's context labels: every label its executed calls carried or produced.
     pub fn context_labels(&self) -> Vec<String> {
         let mut labels: Vec<String> = Vec::new();
-        for label in self.tally.executed.iter().flat_map(|c| &c.labels) {
-            if !labels.iter().any(|l| l.eq_ignore_ascii_case(label)) {
-                labels.push(label.clone());
-            }
-        }
+        push_unique(
+            &mut labels,
+            self.tally.executed.iter().flat_map(|c| c.labels.iter().cloned()),
+        );
         labels
     }
 

@@ -5,10 +5,14 @@ use certior::tools::file_write_capability;
 use serde_json::Value;
 
 use crate::store::{ExecutionRecord, StoredStep};
+use crate::strings::string_array;
 
-/// A call that passed the gate and ran (it holds a tool-call certificate).
+/// A call whose tool ran: allowed or redacted (tool errors included), or withheld by the output
+/// stage.
 #[derive(Debug, Clone)]
 pub struct ExecutedCall {
+    /// It holds a tool-call certificate (spec §11.3 `capability_coverage`).
+    pub certified: bool,
     /// Labels the call carried or found in its output.
     pub labels: Vec<String>,
     pub destinations: Vec<String>,
@@ -30,13 +34,6 @@ pub struct Tally {
     pub executed: Vec<ExecutedCall>,
 }
 
-fn strings(value: &Value) -> Vec<String> {
-    value
-        .as_array()
-        .map(|items| items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
-        .unwrap_or_default()
-}
-
 impl Tally {
     /// The totals of a (possibly resumed) execution: its counters and its recorded steps.
     pub fn resume(execution: &ExecutionRecord, steps: &[StoredStep]) -> Tally {
@@ -56,17 +53,23 @@ impl Tally {
         self.steps += 1;
         self.cost_cents += record["cost_cents"].as_i64().unwrap_or(0);
         let certificate_id = record["certificate_id"].as_str().unwrap_or_default();
-        if certificate_id.is_empty() {
+        if !certificate_id.is_empty() {
+            self.certificate_ids.push(certificate_id.to_owned());
+            self.add_properties(&string_array(&record["verification_properties"]));
+        }
+        let output_withheld = record["violations"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v["code"] == "output_blocked"));
+        if record["decision"] == "denied" && !output_withheld {
             return;
         }
-        self.certificate_ids.push(certificate_id.to_owned());
-        self.add_properties(&strings(&record["verification_properties"]));
         let write_capability = (record["tool_name"] == "file_write")
             .then(|| record["tool_input"]["path"].as_str().map(file_write_capability))
             .flatten();
         self.executed.push(ExecutedCall {
-            labels: strings(&record["ifc"]["labels"]),
-            destinations: strings(&record["ifc"]["destinations"]),
+            certified: !certificate_id.is_empty(),
+            labels: string_array(&record["ifc"]["labels"]),
+            destinations: string_array(&record["ifc"]["destinations"]),
             output_scanned: !record["content_scan"]["output_scan"].is_null(),
             write_capability,
         });

@@ -11,6 +11,7 @@ use crate::error::ApiError;
 use crate::provider_probe::{probe, ProbeStatus, ProbeTarget};
 use crate::providers::{current_default, DefaultProvider, Provider, DEFAULT_PROVIDER_SETTING};
 use crate::state::AppState;
+use crate::store::StoreResult;
 use crate::validate::{Fields, FromBody, ValidJson};
 
 /// One row of the provider table, as this server sees it.
@@ -38,7 +39,7 @@ pub struct ProvidersResponse {
 
 /// The stored default, if any. A stored value this build cannot read counts as none (the next
 /// rule of the resolution applies), with a warning.
-async fn stored_default(state: &AppState) -> Result<Option<DefaultProvider>, ApiError> {
+async fn stored_default(state: &AppState) -> StoreResult<Option<DefaultProvider>> {
     let Some(json) = state.store.setting(DEFAULT_PROVIDER_SETTING).await? else {
         return Ok(None);
     };
@@ -52,7 +53,7 @@ async fn stored_default(state: &AppState) -> Result<Option<DefaultProvider>, Api
 }
 
 /// The current default provider and model (spec §9.3).
-pub async fn default_provider(state: &AppState) -> Result<Option<DefaultProvider>, ApiError> {
+pub async fn default_provider(state: &AppState) -> StoreResult<Option<DefaultProvider>> {
     Ok(current_default(stored_default(state).await?, &state.settings.providers))
 }
 

@@ -96,7 +96,7 @@ pub fn capability_entry(text: &str) -> Result<(), (&'static str, String)> {
     }
 }
 
-fn any_string(_: &str) -> Result<(), (&'static str, String)> {
+pub fn any_string(_: &str) -> Result<(), (&'static str, String)> {
     Ok(())
 }
 

@@ -12,7 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::executions::ExecutionView;
-use super::tasks::{capability_entry, read_run_fields, unknown_preset, PlanStep, RunFields};
+use super::tasks::{any_string, capability_entry, read_run_fields, unknown_preset, PlanStep, RunFields};
 use crate::auth::{Caller, Role, WorkflowCreators, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
@@ -95,7 +95,7 @@ fn read_stage(fields: &mut Fields<'_>) -> Option<WorkflowStageRequest> {
         &["intake", "reviewer", "release", "worker", "single_agent"],
     );
     let permissions = fields.string_list("permissions", capability_entry);
-    let upstream = fields.string_list("upstream_stage_ids", |_| Ok(()));
+    let upstream = fields.string_list("upstream_stage_ids", any_string);
     let RunFields {
         provider,
         model,
