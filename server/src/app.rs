@@ -14,7 +14,10 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::http;
-use crate::routes::{auth, compliance, docs, executions, health, settings, tasks, trust, users, workflows, ws};
+use crate::routes::{
+    agents, auth, badge, compliance, docs, executions, github_webhook, glass_box, health, presets, release_evidence,
+    releases, settings, tasks, tokens, trust, users, workflows, ws,
+};
 use crate::state::AppState;
 
 #[derive(OpenApi)]
@@ -41,7 +44,10 @@ use crate::state::AppState;
         (name = "executions", description = "Task runs: status, tool-call records, hash-chained events"),
         (name = "workflows", description = "Ordered stages, each a verified execution; review before release"),
         (name = "compliance", description = "Presets: Cedar policies and Wasm plugins"),
+        (name = "agents", description = "Plan verification, delegation between agents, the Glass Box"),
+        (name = "tokens", description = "Signed capability tokens; children attenuate their parents"),
         (name = "settings", description = "LLM providers and the server's default"),
+        (name = "releases", description = "Release evidence, per-repo release policy, decisions, promotions, GitHub"),
         (name = "trust", description = "Public keys and verification of signed evidence"))
 )]
 struct ApiDoc;
@@ -85,8 +91,24 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(workflows::create_workflow, workflows::list_workflows))
         .routes(routes!(workflows::get_workflow, workflows::cancel_workflow))
         .routes(routes!(workflows::export_workflow))
-        .routes(routes!(compliance::list_presets))
+        .routes(routes!(presets::list_presets, presets::upload_preset))
+        .routes(routes!(presets::get_preset, presets::deprecate_preset))
         .routes(routes!(compliance::export_execution))
+        .routes(routes!(agents::verify_plan))
+        .routes(routes!(agents::delegate))
+        .routes(routes!(agents::delegation_graph))
+        .routes(routes!(glass_box::create_record, glass_box::list_records))
+        .routes(routes!(tokens::create_token, tokens::list_tokens))
+        .routes(routes!(tokens::get_token, tokens::revoke_token))
+        .routes(routes!(releases::decision))
+        .routes(routes!(releases::health))
+        .routes(routes!(releases::promotions))
+        .routes(routes!(releases::promote))
+        .routes(routes!(releases::get_policy, releases::put_policy))
+        .routes(routes!(release_evidence::record_evidence))
+        .routes(routes!(github_webhook::github_webhook))
+        .routes(routes!(badge::badge))
+        .routes(routes!(badge::badge_json))
         .routes(routes!(trust::keys))
         .routes(routes!(trust::verify))
 }

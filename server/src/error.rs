@@ -21,6 +21,14 @@ pub enum ApiError {
         status: StatusCode,
         detail: serde_json::Value,
     },
+    /// `{"detail": "<sentence>", "code": "<code>", …extra}`: the coded errors of
+    /// spec/RELEASES.md, where clients branch on `code`.
+    Coded {
+        status: StatusCode,
+        code: &'static str,
+        detail: String,
+        extra: serde_json::Map<String, serde_json::Value>,
+    },
     /// 422 with a readable `detail` and the itemised `errors`.
     Validation(Vec<FieldError>),
     /// 503: the database did not answer.
@@ -75,6 +83,16 @@ impl ApiError {
         }])
     }
 
+    /// A coded error (spec/RELEASES.md conventions) with no extra members.
+    pub fn coded(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        ApiError::Coded {
+            status,
+            code,
+            detail: detail.into(),
+            extra: serde_json::Map::new(),
+        }
+    }
+
     pub fn with_header(mut self, name: header::HeaderName, value: HeaderValue) -> Self {
         if let ApiError::Plain { headers, .. } = &mut self {
             headers.push((name, value));
@@ -111,6 +129,18 @@ impl IntoResponse for ApiError {
                 response
             }
             ApiError::Structured { status, detail } => (status, Json(json!({ "detail": detail }))).into_response(),
+            ApiError::Coded {
+                status,
+                code,
+                detail,
+                extra,
+            } => {
+                let mut body = serde_json::Map::new();
+                body.insert("detail".into(), detail.into());
+                body.insert("code".into(), code.into());
+                body.extend(extra);
+                (status, Json(serde_json::Value::Object(body))).into_response()
+            }
             ApiError::Validation(errors) => {
                 let body = json!({ "detail": crate::validate::summary(&errors), "errors": errors });
                 (StatusCode::UNPROCESSABLE_ENTITY, Json(body)).into_response()

@@ -10,6 +10,7 @@ use bytes::BytesMut;
 use http_body_util::BodyExt;
 
 use crate::error::ApiError;
+use crate::preset_upload;
 
 const MIB: usize = 1024 * 1024;
 
@@ -17,7 +18,7 @@ const MIB: usize = 1024 * 1024;
 fn body_limit(method: &Method, path: &str) -> (usize, &'static str) {
     match (method, path) {
         (_, "/api/v1/releases/github-webhook") => (25 * MIB, "Request body exceeds 25 MiB."),
-        (&Method::POST, "/api/v1/compliance/presets") => (16 * MIB, "Preset bundle exceeds 16 MiB."),
+        (&Method::POST, "/api/v1/compliance/presets") => (preset_upload::MAX_BUNDLE_BYTES, preset_upload::TOO_LARGE),
         _ => (MIB, "Request body exceeds 1 MiB."),
     }
 }
@@ -62,9 +63,16 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Overflow> {
 /// Buffers the body up to the route's limit, answering 413 beyond it. Runs after routing
 /// (as a route layer) and before authentication, as spec §1.7 orders.
 pub async fn limit_body(request: Request, next: Next) -> Response {
-    let (limit, message) = body_limit(request.method(), request.uri().path());
+    let path = request.uri().path().to_owned();
+    let (limit, message) = body_limit(request.method(), &path);
     let too_large = |overflow: Overflow| {
-        let mut response = ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message).into_response();
+        // Release routes carry the machine-readable code of spec/RELEASES.md beside the text.
+        let error = if path.starts_with("/api/v1/releases/") {
+            ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
+        } else {
+            ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message)
+        };
+        let mut response = error.into_response();
         if let Overflow::Abandoned = overflow {
             response
                 .headers_mut()

@@ -1,18 +1,27 @@
 //! `certior`: the server binary and its administrative commands.
 
 mod app;
+mod audit_cli;
 mod auth;
+mod capability_tokens;
 mod cert_cli;
 mod cli;
 mod clock;
 mod compliance_package;
 mod compliance_pdf;
+mod delegation_graph;
 mod error;
 mod executor;
 mod http;
 mod llm;
+mod preset_catalog;
+mod preset_cli;
+mod preset_scaffold;
+mod preset_upload;
 mod provider_probe;
 mod providers;
+mod release_cli;
+mod releases;
 mod routes;
 mod serve;
 mod settings;
@@ -41,6 +50,10 @@ async fn main() -> std::process::ExitCode {
         },
         Command::User(command) => user_cli::run(command).await,
         Command::Cert(command) => cert_cli::run(command),
+        Command::Preset(command) => preset_cli::run(command).await,
+        // These two speak to CI through their own exit codes (spec/RELEASES.md §8.4, §8.5).
+        Command::Release(command) => return release_cli::run(command).await,
+        Command::Audit(args) => return audit_cli::run(args),
     };
     match outcome {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::auth::bootstrap_admin;
+use crate::preset_catalog::PresetCatalog;
 use crate::settings::Settings;
 use crate::state::AppState;
 use crate::tools::Tools;
@@ -37,6 +38,8 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&settings.bootstrap_admin_email, &settings.bootstrap_admin_password) {
         bootstrap_admin(store.as_ref(), email, password).await?;
     }
+    // Uploaded presets come back from the store, every version, so pinned executions resume.
+    let presets = PresetCatalog::open(presets, store.as_ref()).await?;
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
@@ -51,6 +54,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
         http: reqwest::Client::new(),
         tools: Arc::new(tools),
         jobs: Arc::new(Notify::new()),
+        releases: Default::default(),
         websockets: Default::default(),
     };
     executor::spawn_workers(&state);

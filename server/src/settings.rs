@@ -57,6 +57,12 @@ pub struct Settings {
           value_parser = bool_setting("CERTIOR_OPEN_REGISTRATION"))]
     pub open_registration: bool,
 
+    /// `true` makes the delegation graph and the glass-box listing public and global (for
+    /// Studio's unauthenticated Glass Box pages).
+    #[arg(long, env = "CERTIOR_PUBLIC_GLASS_BOX", default_value = "false", action = ArgAction::Set,
+          value_parser = bool_setting("CERTIOR_PUBLIC_GLASS_BOX"))]
+    pub public_glass_box: bool,
+
     /// Email of the administrator created at first start (with the password below).
     #[arg(long, env = "CERTIOR_BOOTSTRAP_ADMIN_EMAIL")]
     pub bootstrap_admin_email: Option<String>,
@@ -80,6 +86,9 @@ pub struct Settings {
 
     #[command(flatten)]
     pub llm: LlmSettings,
+
+    #[command(flatten)]
+    pub releases: ReleaseSettings,
 
     /// Log filter (tracing `EnvFilter` syntax, e.g. `info` or `certior=debug`).
     #[arg(long = "log", env = "CERTIOR_LOG", default_value = "info")]
@@ -174,6 +183,41 @@ pub struct RunSettings {
     pub webhook_allowed_hosts: String,
 }
 
+/// Release gating and GitHub (spec/RELEASES.md §1.6).
+#[derive(Debug, Clone, Args)]
+pub struct ReleaseSettings {
+    /// Evidence age limit in days when a repo's release policy leaves it null.
+    #[arg(long, env = "CERTIOR_RELEASE_MAX_EVIDENCE_AGE_DAYS", default_value = "7",
+          value_parser = int_setting("CERTIOR_RELEASE_MAX_EVIDENCE_AGE_DAYS", 1, 365))]
+    pub release_max_evidence_age_days: i64,
+
+    /// How far ahead of the server clock an evidence time may be and stay fresh, in seconds.
+    #[arg(long, env = "CERTIOR_RELEASE_CLOCK_SKEW_SECONDS", default_value = "60",
+          value_parser = int_setting("CERTIOR_RELEASE_CLOCK_SKEW_SECONDS", 0, 3600))]
+    pub release_clock_skew_seconds: i64,
+
+    /// HMAC secret of the GitHub webhook; unset or empty answers the webhook with 503.
+    #[arg(long, env = "CERTIOR_GITHUB_WEBHOOK_SECRET", hide_env_values = true)]
+    pub github_webhook_secret: Option<String>,
+
+    /// Token for reporting decisions to GitHub; unset: no reporting.
+    #[arg(long, env = "CERTIOR_GITHUB_TOKEN", hide_env_values = true)]
+    pub github_token: Option<String>,
+
+    /// GitHub API base (Enterprise or a test double); a trailing `/` is ignored.
+    #[arg(long, env = "CERTIOR_GITHUB_API_URL", default_value = "https://api.github.com")]
+    pub github_api_url: String,
+
+    /// `true` also keeps one pull-request comment with the decision current.
+    #[arg(long, env = "CERTIOR_GITHUB_PR_COMMENTS", default_value = "false", action = ArgAction::Set,
+          value_parser = bool_setting("CERTIOR_GITHUB_PR_COMMENTS"))]
+    pub github_pr_comments: bool,
+
+    /// Comma-separated repo keys; when non-empty, other repos' badges render Unknown.
+    #[arg(long, env = "CERTIOR_PUBLIC_BADGE_REPOS", default_value = "")]
+    pub public_badge_repos: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Human,
@@ -190,9 +234,34 @@ fn bool_setting(variable: &'static str) -> impl Fn(&str) -> Result<bool, String>
     }
 }
 
+/// An integer within `min..=max`; anything else stops start-up with a message naming the
+/// variable (spec/RELEASES.md §1.6).
+fn int_setting(
+    variable: &'static str,
+    min: i64,
+    max: i64,
+) -> impl Fn(&str) -> Result<i64, String> + Clone + Send + Sync + 'static {
+    move |value| match value.trim().parse::<i64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(format!("{variable} must be an integer from {min} to {max}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn release_limits_name_their_variable() {
+        let parse = int_setting("CERTIOR_RELEASE_MAX_EVIDENCE_AGE_DAYS", 1, 365);
+        assert_eq!(parse(" 30 "), Ok(30));
+        for bad in ["0", "366", "seven"] {
+            assert_eq!(
+                parse(bad).unwrap_err(),
+                "CERTIOR_RELEASE_MAX_EVIDENCE_AGE_DAYS must be an integer from 1 to 365"
+            );
+        }
+    }
 
     #[test]
     fn booleans_accept_only_the_documented_words() {

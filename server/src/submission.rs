@@ -3,11 +3,11 @@
 //! capability token (spec §11.4) with its queued execution row and `execution.created` event.
 
 use certior::signing::SigningKeyring;
-use certior::token::TokenClaims;
 use certior::{Preset, VerificationProfile};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
+use crate::capability_tokens::{self, Grant};
 use crate::clock::now;
 use crate::providers::Provider;
 use crate::routes::settings::default_provider;
@@ -83,43 +83,29 @@ pub async fn resolve_provider(
 pub fn mint(keyring: &SigningKeyring, s: Submission<'_>) -> Minted {
     let now = now();
     let execution_id = Uuid::new_v4().to_string();
-    let token_id = Uuid::new_v4().to_string();
     let profile = serde_json::to_value(s.profile).expect("profiles serialise to JSON");
-    let claims = TokenClaims {
-        iss: "certior".into(),
-        jti: token_id.clone(),
-        sub: s.user_id.to_owned(),
-        agent_id: s.user_id.to_owned(),
-        permissions: s.permissions.to_vec(),
-        budget_cents: s.budget_cents,
-        parent_id: None,
-        compliance_policy: s.compliance_policy.to_owned(),
-        iat: now as i64,
-        exp: None,
-    };
-    let mut metadata = json!({
-        "verification_profile": profile,
-        "compliance_policy": s.compliance_policy,
-        "preset_key": s.preset.key(),
-        "preset_digest": s.preset.digest(),
-    });
+    let mut metadata = capability_tokens::preset_pin(s.preset);
+    metadata["verification_profile"] = profile.clone();
+    metadata["compliance_policy"] = json!(s.compliance_policy);
     if let Some(stage) = &s.stage {
         metadata["workflow_id"] = json!(stage.workflow_id);
         metadata["workflow_stage_id"] = json!(stage.stage_id);
         metadata["workflow_stage_name"] = json!(stage.stage_name);
     }
-    let token = NewToken {
-        id: token_id.clone(),
-        user_id: s.user_id.to_owned(),
-        agent_id: s.user_id.to_owned(),
-        permissions: s.permissions.to_vec(),
-        budget_cents: s.budget_cents,
-        compliance_policy: s.compliance_policy.to_owned(),
-        metadata,
-        jws: keyring.sign_token(&claims),
-        created_at: now,
-        expires_at: None,
-    };
+    let token = capability_tokens::sign(
+        keyring,
+        Grant {
+            user_id: s.user_id.to_owned(),
+            agent_id: s.user_id.to_owned(),
+            permissions: s.permissions.to_vec(),
+            budget_cents: s.budget_cents,
+            parent_id: None,
+            compliance_policy: s.compliance_policy.to_owned(),
+            expires_at: None,
+            metadata,
+        },
+        now,
+    );
     let created = EventDraft {
         kind: "execution.created".into(),
         data: json!({"task": s.task, "mode": run_mode(s.provider), "preset_key": s.preset.key()}),
@@ -134,8 +120,9 @@ pub fn mint(keyring: &SigningKeyring, s: Submission<'_>) -> Minted {
         compliance_policy: s.compliance_policy.to_owned(),
         verification_profile: profile,
         preset_key: s.preset.key().to_owned(),
+        preset_version: s.preset.version(),
         preset_digest: s.preset.digest().to_owned(),
-        token_id,
+        token_id: token.id.clone(),
         run_spec: s.run_spec,
         workflow_id: s.stage.as_ref().map(|l| l.workflow_id.to_owned()),
         workflow_stage_id: s.stage.as_ref().map(|l| l.stage_id.to_owned()),

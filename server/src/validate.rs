@@ -55,6 +55,11 @@ pub fn summary(errors: &[FieldError]) -> String {
             first.msg.trim_end_matches('.')
         );
     }
+    if first.kind == "preset_invalid" {
+        // `loc` is `["body", "<file>", …]` (spec §4.6.3).
+        let file = first.loc.get(1).map(Loc::to_string).unwrap_or_default();
+        return format!("Preset rejected: {file}: {}{more}.", first.msg.trim_end_matches('.'));
+    }
     let path: Vec<String> = first.loc.iter().skip(1).map(Loc::to_string).collect();
     let field = if path.is_empty() {
         "body".to_string()
@@ -272,6 +277,16 @@ impl<'a> Fields<'a> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// The object's member names, in body order.
+    pub fn keys(&self) -> impl Iterator<Item = &'a str> {
+        self.object.keys().map(String::as_str)
+    }
+
+    /// Whether any error has been recorded so far.
+    pub fn has_errors(&self) -> bool {
+        !self.errors.is_empty()
     }
 
     /// Whether the field is present with a non-null value.

@@ -134,7 +134,12 @@ pub async fn advance(state: &AppState, workflow_id: &str) -> StoreResult<()> {
 /// started or failed); `false` when another advance got there first.
 async fn start_stage(state: &AppState, workflow: &WorkflowRecord, stage: &StageRecord) -> StoreResult<bool> {
     let fail = |error: String| StageOutcome::Failed { error };
-    let Some(preset) = state.presets.get(&stage.compliance_policy) else {
+    // The version pinned at creation; stages stored before pinning resolve their policy now.
+    let preset = match &stage.preset {
+        Some((key, version)) => state.presets.pinned(key, *version),
+        None => state.presets.get(&stage.compliance_policy),
+    };
+    let Some(preset) = preset else {
         let error = format!("Unknown compliance preset: {}", stage.compliance_policy);
         return state
             .store

@@ -9,6 +9,14 @@ use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+/// Seconds since the Unix epoch, as the server's timestamps are.
+pub fn now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("the clock is after 1970")
+        .as_secs_f64()
+}
+
 /// The `certior` binary next to the test executable (`target/<profile>/certior`), unless
 /// `CERTIOR_BIN` names another. `scripts/test` builds it first.
 pub fn certior_bin() -> PathBuf {

@@ -203,6 +203,11 @@ async fn a_weaker_preset_is_not_applied_and_the_package_says_so() {
     let id = view["id"].as_str().unwrap();
 
     let package = export_json(&api, &key, id, "?preset=default").await;
+    let own = export_json(&api, &key, id, "").await;
+    assert_eq!(
+        package["attestation"], own["attestation"],
+        "the weaker preset changes nothing"
+    );
     assert_eq!(package["compliance_regime"], "HIPAA");
     assert_eq!(package["policy_applied"]["key"], "hipaa");
     assert_eq!(package["attestation"]["preset_key"], "hipaa");
@@ -229,6 +234,38 @@ async fn a_weaker_preset_is_not_applied_and_the_package_says_so() {
         assert_eq!(own["compliance_regime"], "HIPAA");
         assert!(own.get("notes").is_none(), "{query}: {}", own["notes"]);
     }
+}
+
+/// An event row edited in the database: the package reports the first broken link, does not
+/// attest compliance, and the PDF says where the chain breaks.
+#[tokio::test]
+async fn an_edited_event_breaks_the_chain_in_the_export() {
+    let server = Server::start().await;
+    let api = server.client();
+    let key = api.operator("ops@example.com").await;
+    let view = run(&api, &key, note_task()).await;
+    assert_eq!(view["status"], "completed", "{view}");
+    let id = view["id"].as_str().unwrap();
+    assert_eq!(export_json(&api, &key, id, "").await["audit_chain"]["verified"], true);
+
+    let db = rusqlite::Connection::open(server.data_dir.join("certior.db")).unwrap();
+    let edited = db
+        .execute(
+            "UPDATE events SET data = json_set(data, '$.task', 'something else') WHERE subject_id = ? AND seq = 1",
+            [id],
+        )
+        .unwrap();
+    assert_eq!(edited, 1);
+
+    let package = export_json(&api, &key, id, "").await;
+    let chain = &package["audit_chain"];
+    assert_eq!(chain["verified"], false, "{chain}");
+    assert_eq!(chain["first_invalid_seq"], 1, "{chain}");
+    assert_eq!(package["attestation"]["compliant"], false);
+    assert_eq!(package["audit_trail"][0]["details"]["task"], "something else");
+    assert_verifies(&api, &package).await;
+    let lines = Pdf::fetch(&api, &key, id, "").await.lines();
+    assert!(lines.iter().any(|l| l == "Broken at event 1"), "{lines:?}");
 }
 
 #[tokio::test]
@@ -395,6 +432,14 @@ async fn the_pdf_report_shows_the_package() {
         "Verified".to_owned(),
     ] {
         assert!(lines.contains(&expected), "{expected:?} in {lines:?}");
+    }
+    let certificate_ids = strings(&view["certificate_ids"]);
+    assert!(!certificate_ids.is_empty(), "{view}");
+    for certificate in &certificate_ids {
+        assert!(
+            lines.iter().any(|l| l.contains(certificate.as_str())),
+            "{certificate} in {lines:?}"
+        );
     }
     assert!(pdf.page_count() >= 2);
     for page in 1..=pdf.page_count() as u32 {

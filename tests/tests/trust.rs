@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use certior::certificate::CertificateContent;
 use certior::signing::SigningKeyring;
 use certior::TokenClaims;
-use certior_e2e::Server;
+use certior_e2e::{now, Server};
 use serde_json::{json, Value};
 
 const SEED_HEX: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
@@ -35,13 +35,6 @@ fn certificate(issued_at: f64, retention_days: i64) -> Value {
         retention_days,
     };
     serde_json::to_value(keyring.issue(content).unwrap()).unwrap()
-}
-
-fn now() -> f64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs_f64()
 }
 
 #[tokio::test]

@@ -26,6 +26,12 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", sha256_hex(bytes))
 }
 
+/// [`sha256_digest`] of the canonical bytes of `value`: the hash of a plan, a delegation
+/// request or a glass-box record.
+pub fn document_hash<T: Serialize + ?Sized>(value: &T) -> Result<String, CanonicalError> {
+    Ok(sha256_digest(&canonical_bytes(value)?))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -35,6 +35,9 @@ forbid (principal, action == Action::"run_stage", resource)
 when { resource.stage_role == "release" && (context.upstream_count == 0 || !context.invalid_upstream.isEmpty()) };
 "#;
 
+/// The built-in release gates (spec/RELEASES.md §3.3), embedded with the shared schema.
+pub const RELEASE_POLICIES: &str = include_str!("../../../presets/release.cedar");
+
 /// Ids of the built-in permits: they carry no information, so certificates leave them out.
 pub(crate) const BASE_PERMIT_PREFIX: &str = "base.";
 
@@ -69,6 +72,8 @@ pub enum CedarError {
     Template { index: usize },
     #[error("the policy set does not validate against certior.cedarschema: {0}")]
     Schema(String),
+    #[error("{0}")]
+    ReleaseAnnotation(#[from] crate::release::gates::AnnotationError),
 }
 
 impl CedarError {
@@ -79,10 +84,13 @@ impl CedarError {
             Self::MissingId { .. } => "add @id(\"<unique id>\") before the policy".into(),
             Self::DuplicateId(_) => "give every policy a unique @id".into(),
             Self::ReservedId(_) => {
-                "rename it: ids may not start with <key>.ceiling, <key>.forbidden., <key>.approval, <key>.flow., role., stage. or base.".into()
+                "rename it: ids may not start with <key>.ceiling, <key>.forbidden., <key>.approval, <key>.flow., role., stage., release. or base.".into()
             }
             Self::Template { .. } => "replace ?principal/?resource slots with concrete entities".into(),
             Self::Schema(_) => "use only the entities, attributes and actions of presets/certior.cedarschema".into(),
+            Self::ReleaseAnnotation(_) => {
+                "use a @code of lower-case letters, digits and _, a @severity of blocking, degraded or info, and a known @each fact set".into()
+            }
         }
     }
 }
@@ -231,6 +239,7 @@ fn is_reserved(key: &str, id: &str) -> bool {
         || id.starts_with(&format!("{key}.flow."))
         || id.starts_with("role.")
         || id.starts_with("stage.")
+        || id.starts_with("release.")
         || id.starts_with(BASE_PERMIT_PREFIX)
 }
 
@@ -286,7 +295,12 @@ pub fn build_policy_set(manifest: &Manifest, policy_text: &str) -> Result<Action
     let compiled = parse_annotated(&compiled_policies(manifest))
         .map_err(|e| CedarError::Syntax(format!("in the policies compiled from preset.toml: {e}")))?;
     let mut set = PolicySet::new();
-    for p in parse_annotated(BUILTIN_POLICIES)?.into_iter().chain(compiled) {
+    let release = parse_annotated(RELEASE_POLICIES)?;
+    for p in parse_annotated(BUILTIN_POLICIES)?
+        .into_iter()
+        .chain(release)
+        .chain(compiled)
+    {
         set.add(p).map_err(|e| CedarError::DuplicateId(e.to_string()))?;
     }
     for p in custom {
@@ -304,6 +318,7 @@ pub fn build_policy_set(manifest: &Manifest, policy_text: &str) -> Result<Action
         let msgs: Vec<String> = result.validation_errors().map(|e| render_errors(e)).collect();
         return Err(CedarError::Schema(msgs.join("; ")));
     }
+    crate::release::check_annotations(&set)?;
     ActionPolicies::new(set)
 }
 

@@ -158,6 +158,8 @@ pub enum InvalidReason {
     UnknownKey,
     BadSignature,
     Expired,
+    /// A token the server's store marks revoked; never produced by the offline checks here.
+    Revoked,
 }
 
 /// The result of checking a signed document (the fields of `POST /trust/verify` that do not

@@ -89,6 +89,25 @@ impl WasmGate {
         })
     }
 
+    /// Runs the preset's `release` plugins in manifest order, each in a fresh instance, on the
+    /// `release` member of the subject (spec/RELEASES.md §3.4). Every plugin runs, so every
+    /// blocker is reported; each answer or failure comes back with the plugin's name.
+    pub fn evaluate_release(&self, release: &Value) -> Vec<(String, Result<PluginAnswer, plugin_host::PluginError>)> {
+        let input = PluginInput {
+            phase: plugin_host::Phase::Release,
+            preset: self.preset_key.clone(),
+            profile: Value::Null,
+            subject: json!({"tool": null, "params": null, "capabilities": null, "destination": null,
+                            "stage": null, "release": release}),
+            content: None,
+        };
+        self.plugins
+            .iter()
+            .filter(|p| p.hooks.contains(&Hook::Release))
+            .map(|p| (p.plugin.name().to_owned(), p.plugin.evaluate(&input)))
+            .collect()
+    }
+
     /// The severity after the host category policy (spec §6.2).
     fn adjust(&self, category: Option<&str>, severity: Severity) -> Severity {
         let Some(category) = category else {
@@ -279,6 +298,41 @@ mod tests {
         }
         files.insert("preset.toml".to_owned(), toml.into_bytes());
         load_bundle(&files, "gate", PresetSource::Uploaded).unwrap()
+    }
+
+    #[test]
+    fn release_plugins_answer_on_the_release_subject() {
+        let answer = r#"{"action": "deny", "violations": [{"code": "sbom_missing", "severity": "block",
+            "message": "No SBOM artifact is recorded for this commit", "owner_subsystem": "supply_chain",
+            "remediation_steps": ["Attach sbom.spdx.json to the evidence"]}]}"#;
+        let module = answering(answer);
+        let toml = format!(
+            "schema_version = 1\nkey = \"gate\"\nname = \"Gate\"\nretention_days = 1\n\
+             [permissions]\ndefault = [\"filesystem:read\"]\n\
+             [[plugins]]\nname = \"sbom\"\nfile = \"sbom.wasm\"\nsha256 = \"{}\"\nhooks = [\"release\"]\n",
+            crate::canonical::sha256_hex(&module)
+        );
+        let files = BTreeMap::from([
+            ("policy.cedar".to_owned(), Vec::new()),
+            ("preset.toml".to_owned(), toml.into_bytes()),
+            ("sbom.wasm".to_owned(), module),
+        ]);
+        let preset = load_bundle(&files, "gate", PresetSource::Uploaded).unwrap();
+        let results = preset
+            .content_gate()
+            .unwrap()
+            .evaluate_release(&serde_json::json!({"repo": "acme/widget"}));
+        assert_eq!(results.len(), 1);
+        let (name, answer) = &results[0];
+        assert_eq!(name, "sbom");
+        let answer = answer.as_ref().unwrap();
+        assert_eq!(answer.action, PluginAction::Deny);
+        assert_eq!(answer.violations[0].code, "sbom_missing");
+        assert_eq!(answer.violations[0].owner_subsystem.as_deref(), Some("supply_chain"));
+        assert_eq!(
+            answer.violations[0].remediation_steps,
+            ["Attach sbom.spdx.json to the evidence"]
+        );
     }
 
     fn judge(preset: &Preset, phase: Phase, text: &str) -> ContentVerdict {

@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 
 use super::{presented_key, ApiKey, Role};
 use crate::error::ApiError;
+use crate::routes::ownership::reads_all;
 use crate::state::AppState;
 use crate::store::{KeyOwner, User};
 
@@ -35,6 +36,24 @@ impl RoleSet for AdminOnly {
 pub struct Writers;
 impl RoleSet for Writers {
     const ALLOWED: &'static [Role] = &[Role::Admin, Role::Operator, Role::Approver, Role::PolicyAuthor];
+}
+
+/// Who may upload and deprecate presets (spec §2.2).
+pub struct PresetAuthors;
+impl RoleSet for PresetAuthors {
+    const ALLOWED: &'static [Role] = &[Role::Admin, Role::PolicyAuthor];
+}
+
+/// Who attests, rejects and revokes releases (spec/RELEASES.md §2).
+pub struct ReleaseApprovers;
+impl RoleSet for ReleaseApprovers {
+    const ALLOWED: &'static [Role] = &[Role::Admin, Role::Approver];
+}
+
+/// Who records release evidence (spec/RELEASES.md §2).
+pub struct EvidenceRecorders;
+impl RoleSet for EvidenceRecorders {
+    const ALLOWED: &'static [Role] = &[Role::Admin, Role::Operator];
 }
 
 /// [`Writers`], refused with the workflow endpoint's own sentence (spec §4.5.1 step 1).
@@ -121,5 +140,36 @@ impl FromRequestParts<AppState> for MaybeAdmin {
         Ok(MaybeAdmin(
             owner.map(|owner| owner.user).filter(|user| user.role == Role::Admin),
         ))
+    }
+}
+
+/// Who reads the delegation graph and the glass-box listing: anyone, globally, when
+/// `CERTIOR_PUBLIC_GLASS_BOX=true` (credentials are then ignored); otherwise an authenticated
+/// user of any role.
+pub enum GlassBoxReader {
+    Public,
+    User(User),
+}
+
+impl GlassBoxReader {
+    /// The owner to filter by: `None` (everyone's) in public mode and for `admin`/`auditor`.
+    pub fn owner(&self) -> Option<&str> {
+        match self {
+            GlassBoxReader::Public => None,
+            GlassBoxReader::User(user) if reads_all(user.role) => None,
+            GlassBoxReader::User(user) => Some(&user.id),
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for GlassBoxReader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        if state.settings.public_glass_box {
+            return Ok(GlassBoxReader::Public);
+        }
+        let caller = Caller::<AnyRole>::from_request_parts(parts, state).await?;
+        Ok(GlassBoxReader::User(caller.user))
     }
 }

@@ -41,7 +41,7 @@ async fn compliant(state: &AppState, upstream: &ExecutionRecord) -> StoreResult<
     if upstream.status != ExecStatus::Completed {
         return Ok(false);
     }
-    let Some(preset) = state.presets.get(&upstream.preset_key) else {
+    let Some(preset) = state.presets.pinned(&upstream.preset_key, upstream.preset_version) else {
         return Ok(false);
     };
     let required = proofs_required(&preset, &upstream.verification_profile);

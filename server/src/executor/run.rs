@@ -19,7 +19,9 @@ use crate::clock::now;
 use crate::providers::Provider;
 use crate::routes::tasks::PlanStep;
 use crate::state::AppState;
-use crate::store::{ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepWrite, StoreResult, Transition, User};
+use crate::store::{
+    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepStart, StepWrite, StoreResult, Transition, User,
+};
 use crate::submission::run_mode;
 
 /// Claims after which a job whose workers keep dying fails (spec §9.2).
@@ -165,7 +167,8 @@ impl<'a> Run<'a> {
             return Ok(Err((execution, "The submitting user no longer exists".into())));
         };
         let user = user.user;
-        let preset = match state.presets.get(&execution.preset_key) {
+        // The version pinned at submission: later uploads of the key do not change the run.
+        let preset = match state.presets.pinned(&execution.preset_key, execution.preset_version) {
             Some(preset) if preset.digest() == execution.preset_digest => preset,
             Some(_) => {
                 let error = format!(
@@ -175,7 +178,10 @@ impl<'a> Run<'a> {
                 return Ok(Err((execution, error)));
             }
             None => {
-                let error = format!("Preset '{}' is no longer available", execution.preset_key);
+                let error = format!(
+                    "Preset '{}' version {} is no longer available",
+                    execution.preset_key, execution.preset_version
+                );
                 return Ok(Err((execution, error)));
             }
         };
@@ -465,13 +471,15 @@ impl<'a> Run<'a> {
             json!({"status": "executing_tool", "task": self.execution.task, "mode": self.mode,
                    "step": index + 1, "tool": tool}),
         );
-        if !self
+        match self
             .state
             .store
             .begin_step(&self.execution.id, self.worker, index, request.attempt, &announce)
             .await?
         {
-            return Ok(None);
+            StepStart::Stopped => return Ok(None),
+            StepStart::Started { token_revoked: true } => self.guard.revoke(),
+            StepStart::Started { token_revoked: false } => {}
         }
         let sandbox = self.profile.sandbox_profile.clone();
         let outcome = run_call(&self.guard, &self.state.tools, &sandbox, request).await;

@@ -1,11 +1,10 @@
-//! `/api/v1/compliance`: the preset catalogue (spec §4.6, §5.5) and the compliance export of an
-//! execution (spec §4.6.4, §12).
+//! `/api/v1/compliance/{execution_id}/export`: the compliance export of an execution
+//! (spec §4.6.4, §12). The preset catalogue under `/compliance/presets` is `routes::presets`.
 
 use axum::extract::{Path, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use certior::preset::PresetDescriptor;
 use utoipa::IntoParams;
 
 use super::executions::readable_execution;
@@ -16,14 +15,6 @@ use crate::compliance_pdf;
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::validate::{Fields, FromQuery, ValidQuery};
-
-/// List presets: the built-ins first (`hipaa`, `sox`, `legal_privilege`, `default`), then
-/// directory presets. Aliases are not separate entries.
-#[utoipa::path(get, path = "/api/v1/compliance/presets", tag = "compliance",
-    responses((status = 200, body = Vec<PresetDescriptor>)))]
-pub async fn list_presets(State(state): State<AppState>) -> Json<Vec<PresetDescriptor>> {
-    Json(state.presets.list().iter().map(|preset| preset.descriptor()).collect())
-}
 
 /// The query of `GET /compliance/{execution_id}/export`.
 #[derive(IntoParams)]
@@ -76,8 +67,9 @@ impl FromQuery for ExportQuery {
 /// requested preset by its canonical key; an empty `preset` is an unknown preset (400); an
 /// execution whose own preset is no longer loaded is answered 400 naming that preset, because
 /// the strictness of any export preset cannot be judged without it; `format` is
-/// case-sensitive. The PDF also prints the package's `notes` on its cover, cuts long table
-/// cells to their limit with `...` at the end, and shows every time in UTC.
+/// case-sensitive. The execution's own preset is the version it was pinned to at submission,
+/// also when `preset` names its key. The PDF also prints the package's `notes` on its cover,
+/// cuts long table cells to their limit with `...` at the end, and shows every time in UTC.
 #[utoipa::path(get, path = "/api/v1/compliance/{execution_id}/export", tag = "compliance",
     security(("bearer" = [])),
     params(("execution_id" = String, Path), ExportQuery),
@@ -97,15 +89,20 @@ pub async fn export_execution(
     ValidQuery(query): ValidQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
     let execution = readable_execution(&state, &caller.user, &execution_id).await?;
-    let requested = query.preset.as_deref().unwrap_or(&execution.preset_key);
-    let requested = state
-        .presets
-        .get(requested)
-        .ok_or_else(|| unknown_preset(&state, requested))?;
     let own = state
         .presets
-        .get(&execution.preset_key)
+        .pinned(&execution.preset_key, execution.preset_version)
         .ok_or_else(|| unknown_preset(&state, &execution.preset_key))?;
+    let requested = match query.preset.as_deref() {
+        None => own.clone(),
+        Some(name) => state.presets.get(name).ok_or_else(|| unknown_preset(&state, name))?,
+    };
+    // Naming the execution's own preset means the version it ran under, not a later upload.
+    let requested = if requested.key() == own.key() {
+        own.clone()
+    } else {
+        requested
+    };
     let (preset, notes) = if at_least_as_strict(&requested, &own) {
         (requested, None)
     } else {

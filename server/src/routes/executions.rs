@@ -8,7 +8,8 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::{Caller, Role, Writers};
+use super::ownership::{may_change, may_read, Scope};
+use crate::auth::{Caller, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::executor;
@@ -91,18 +92,13 @@ impl From<ExecutionRecord> for ExecutionView {
     }
 }
 
-/// Administrators and auditors read every execution.
-fn reads_all(user: &User) -> bool {
-    matches!(user.role, Role::Admin | Role::Auditor)
-}
-
 /// The execution if `user` may read it; unknown and foreign ids are both 404.
 pub async fn readable_execution(state: &AppState, user: &User, id: &str) -> Result<ExecutionRecord, ApiError> {
     state
         .store
         .execution(id)
         .await?
-        .filter(|e| e.user_id == user.id || reads_all(user))
+        .filter(|e| may_read(user, &e.user_id))
         .ok_or_else(|| ApiError::not_found("Execution not found"))
 }
 
@@ -123,31 +119,14 @@ pub struct ExecutionListQuery {
     offset: i64,
 }
 
-/// `scope` of a list.
-#[derive(Clone, Copy, PartialEq)]
-enum Scope {
-    Own,
-    All,
-}
-
 impl FromQuery for ExecutionListQuery {
     fn from_query(fields: &mut Fields<'_>) -> Option<Self> {
         let status = fields.optional::<String>("status");
-        let scope = fields.optional::<String>("scope");
-        let scope = fields.one_of(
-            "scope",
-            scope,
-            |s| match s {
-                "own" => Some(Scope::Own),
-                "all" => Some(Scope::All),
-                _ => None,
-            },
-            &["own", "all"],
-        );
+        let scope = Scope::read(fields);
         let Page { limit, offset } = page(fields)?;
         Some(ExecutionListQuery {
             status,
-            scope: scope.unwrap_or(Scope::Own),
+            scope,
             limit,
             offset,
         })
@@ -173,10 +152,7 @@ pub async fn list_executions(
             ApiError::bad_request(format!("Invalid status: {text}. Valid: [{}]", valid.join(", ")))
         })?),
     };
-    if query.scope == Scope::All && !reads_all(&caller.user) {
-        return Err(ApiError::forbidden("Requires one of: ['admin', 'auditor']"));
-    }
-    let owner = (query.scope == Scope::Own).then_some(caller.user.id.as_str());
+    let owner = query.scope.owner(&caller.user)?;
     let page = Page {
         limit: query.limit,
         offset: query.offset,
@@ -222,7 +198,7 @@ pub async fn cancel_execution(
         .store
         .execution(&execution_id)
         .await?
-        .filter(|e| e.user_id == caller.user.id || caller.user.role == Role::Admin)
+        .filter(|e| may_change(&caller.user, &e.user_id))
         .ok_or_else(not_found)?;
     let event = EventDraft {
         kind: "execution.cancelled".into(),

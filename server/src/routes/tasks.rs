@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Json;
 use certior::profile::{build_profile, compose_with_preset, ProfileRequest, StageRole, TaskClass};
-use certior::resolve::{resolve_permissions, ResolutionRequest};
+use certior::resolve::{resolve_permissions, PermissionDenial, ResolutionRequest};
 use certior::tools::BuiltinTool;
 use certior::{PermissionResolution, Preset, VerificationProfile};
 use serde::{Deserialize, Serialize};
@@ -273,15 +273,16 @@ pub struct TaskResponse {
     permission_resolution: Option<PermissionResolution>,
 }
 
-/// `Available: […]`: the built-in five, then custom keys sorted (spec §4.3 step 3).
+/// `Available: […]`: the built-in five, then custom keys sorted (spec §4.3 step 3). Deprecated
+/// presets are not offered.
 pub fn unknown_preset(state: &AppState, name: &str) -> ApiError {
     let builtin = ["hipaa", "sox", "legal", "legal_privilege", "default"];
-    let mut custom: Vec<&str> = state
-        .presets
+    let registry = state.presets.registry();
+    let mut custom: Vec<&str> = registry
         .list()
         .iter()
         .map(|p| p.key())
-        .filter(|key| !builtin.contains(key))
+        .filter(|key| !builtin.contains(key) && !registry.is_deprecated(key))
         .collect();
     custom.sort_unstable();
     let all: Vec<String> = builtin.iter().chain(&custom).map(|k| format!("'{k}'")).collect();
@@ -289,6 +290,31 @@ pub fn unknown_preset(state: &AppState, name: &str) -> ApiError {
         "Unknown compliance preset: {name}. Available: [{}]",
         all.join(", ")
     ))
+}
+
+/// The structured 403 (spec §1.5) when a resolution leaves nothing to grant.
+pub fn no_effective_permissions(policy_name: &str, denied: &[PermissionDenial]) -> ApiError {
+    ApiError::Structured {
+        status: StatusCode::FORBIDDEN,
+        detail: json!({
+            "message": format!("No effective permissions after applying '{policy_name}' compliance policy"),
+            "denied": denied,
+        }),
+    }
+}
+
+/// The current version of the preset `name` for a new task or workflow: unknown and deprecated
+/// presets are 400 (spec §4.3 step 3, §4.6.3a). The caller pins the version it gets.
+pub fn submittable_preset(state: &AppState, name: &str) -> Result<Arc<Preset>, ApiError> {
+    let registry = state.presets.registry();
+    let preset = registry.get(name).ok_or_else(|| unknown_preset(state, name))?;
+    if registry.is_deprecated(preset.key()) {
+        return Err(ApiError::bad_request(format!(
+            "Preset '{}' is deprecated.",
+            preset.key()
+        )));
+    }
+    Ok(preset)
 }
 
 /// `CERTIOR_PUBLIC_URL`, else the request's `Host` over `http` (the server speaks plain HTTP);
@@ -333,7 +359,7 @@ fn profile_for(request: &TaskRequest, preset: &Preset) -> VerificationProfile {
 #[utoipa::path(post, path = "/api/v1/tasks", tag = "tasks", security(("bearer" = [])),
     request_body = TaskRequest,
     responses((status = 201, body = TaskResponse),
-        (status = 400, description = "Unknown preset, or a release stage without upstream executions"),
+        (status = 400, description = "Unknown or deprecated preset, or a release stage without upstream executions"),
         (status = 401, description = "Missing or invalid API key"),
         (status = 403, description = "Read-only role, or no effective permissions (structured detail)"),
         (status = 422, description = "Validation error")))]
@@ -349,10 +375,7 @@ pub async fn create_task(
             .map_err(|message| ApiError::field_error("webhook_url", message))?;
     }
     let policy_name = request.compliance_policy.clone().unwrap_or_else(|| "default".into());
-    let preset: Arc<Preset> = state
-        .presets
-        .get(&policy_name)
-        .ok_or_else(|| unknown_preset(&state, &policy_name))?;
+    let preset = submittable_preset(&state, &policy_name)?;
     let profile = profile_for(&request, &preset);
     if profile.stage_role == StageRole::Release && profile.upstream_execution_ids.is_empty() {
         return Err(ApiError::bad_request(
@@ -368,13 +391,7 @@ pub async fn create_task(
     })
     .map_err(|denied| ApiError::forbidden(denied.to_string()))?;
     if resolution.effective_permissions.is_empty() {
-        return Err(ApiError::Structured {
-            status: StatusCode::FORBIDDEN,
-            detail: json!({
-                "message": format!("No effective permissions after applying '{policy_name}' compliance policy"),
-                "denied": resolution.denied,
-            }),
-        });
+        return Err(no_effective_permissions(&policy_name, &resolution.denied));
     }
     if let Some(provider) = request.provider {
         if !provider.available(&state.settings.providers) && request.api_key.is_none() {

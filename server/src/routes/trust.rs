@@ -91,21 +91,42 @@ pub async fn verify(
 ) -> Result<Json<VerifyResponse>, ApiError> {
     let keys = TrustedKeys::from_entries(state.keyring.public_keys())
         .map_err(|err| ApiError::Internal(anyhow::anyhow!("the server's own key list is invalid: {err}")))?;
-    // Tokens are not stored by this version (no endpoint issues them yet), so none is revoked.
-    let (kind, outcome) = match request {
-        VerifyRequest::Certificate(document) => {
-            ("certificate", verify_document(&Value::Object(document), &keys, now()))
+    let (kind, outcome, revoked) = match request {
+        VerifyRequest::Certificate(document) => (
+            "certificate",
+            verify_document(&Value::Object(document), &keys, now()),
+            false,
+        ),
+        VerifyRequest::Package(document) => (
+            "package",
+            verify_document(&Value::Object(document), &keys, now()),
+            false,
+        ),
+        VerifyRequest::Token(token) => {
+            let (outcome, claims) = verify_token(&token, &keys, now());
+            // Only a genuine token's id is looked up: a forged one names whatever it likes.
+            let revoked = match claims.filter(|_| outcome.signature_valid) {
+                Some(claims) => state
+                    .store
+                    .token(&claims.jti)
+                    .await?
+                    .is_some_and(|t| t.revoked_at.is_some()),
+                None => false,
+            };
+            ("token", outcome, revoked)
         }
-        VerifyRequest::Package(document) => ("package", verify_document(&Value::Object(document), &keys, now())),
-        VerifyRequest::Token(token) => ("token", verify_token(&token, &keys, now()).0),
+    };
+    let reason = match outcome.reason {
+        None if revoked => Some(InvalidReason::Revoked),
+        reason => reason,
     };
     Ok(Json(VerifyResponse {
-        valid: outcome.valid,
+        valid: outcome.valid && !revoked,
         kind,
         key_id: outcome.key_id,
         signature_valid: outcome.signature_valid,
         expired: outcome.expired,
-        revoked: false,
-        reason: outcome.reason,
+        revoked,
+        reason,
     }))
 }

@@ -12,8 +12,9 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::executions::ExecutionView;
-use super::tasks::{any_string, capability_entry, read_run_fields, unknown_preset, PlanStep, RunFields};
-use crate::auth::{Caller, Role, WorkflowCreators, Writers};
+use super::ownership::{may_change, may_read, Scope};
+use super::tasks::{any_string, capability_entry, read_run_fields, submittable_preset, PlanStep, RunFields};
+use crate::auth::{Caller, WorkflowCreators, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::providers::Provider;
@@ -270,12 +271,13 @@ impl From<WorkflowRecord> for WorkflowResponse {
     }
 }
 
-/// Create a workflow. Writers only. Every stage preset is resolved now (unknown: 400); stage
-/// admission, permissions and executions happen when each stage starts, in order.
+/// Create a workflow. Writers only. Every stage preset is resolved and pinned now (unknown or
+/// deprecated: 400); stage admission, permissions and executions happen when each stage starts,
+/// in order, under the pinned preset version.
 #[utoipa::path(post, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
     request_body = WorkflowRequest,
     responses((status = 201, body = WorkflowResponse),
-        (status = 400, description = "Unknown compliance preset"),
+        (status = 400, description = "Unknown or deprecated compliance preset"),
         (status = 403, description = "Viewer role cannot create workflows / Auditor role cannot create workflows"),
         (status = 422, description = "Validation error")))]
 pub async fn create_workflow(
@@ -283,21 +285,24 @@ pub async fn create_workflow(
     caller: Caller<WorkflowCreators>,
     ValidJson(request): ValidJson<WorkflowRequest>,
 ) -> Result<(StatusCode, Json<WorkflowResponse>), ApiError> {
-    for stage in &request.stages {
-        if state.presets.get(&stage.compliance_policy).is_none() {
-            return Err(unknown_preset(&state, &stage.compliance_policy));
-        }
-    }
+    let presets = request
+        .stages
+        .iter()
+        .map(|stage| submittable_preset(&state, &stage.compliance_policy))
+        .collect::<Result<Vec<_>, _>>()?;
     let now = now();
     let id = Uuid::new_v4().to_string();
     let stages: Vec<NewStage> = request
         .stages
         .into_iter()
-        .map(|s| NewStage {
+        .zip(presets)
+        .map(|(s, preset)| NewStage {
             id: s.id,
             name: s.name,
             task: s.task,
             compliance_policy: s.compliance_policy,
+            preset_key: preset.key().to_owned(),
+            preset_version: preset.version(),
             budget_cents: s.budget_cents,
             stage_role: s.stage_role.as_str().to_owned(),
             provider: s.provider.map(|p| p.id().to_owned()),
@@ -334,18 +339,13 @@ pub async fn create_workflow(
     Ok((StatusCode::CREATED, Json(record.into())))
 }
 
-/// Administrators and auditors read every workflow.
-fn reads_all(role: Role) -> bool {
-    matches!(role, Role::Admin | Role::Auditor)
-}
-
 /// The workflow if `user` may read it; unknown and foreign ids are both 404.
 pub async fn readable_workflow(state: &AppState, user: &User, id: &str) -> Result<WorkflowRecord, ApiError> {
     state
         .store
         .workflow(id)
         .await?
-        .filter(|w| w.user_id == user.id || reads_all(user.role))
+        .filter(|w| may_read(user, &w.user_id))
         .ok_or_else(|| ApiError::not_found("Workflow not found"))
 }
 
@@ -356,7 +356,8 @@ pub struct WorkflowListQuery {
     /// `queued`, `running`, `completed`, `failed` or `cancelled` (anything else is 400).
     status: Option<String>,
     /// `own` (default) or `all` (admin and auditor only).
-    scope: Option<String>,
+    #[param(value_type = Option<String>)]
+    scope: Scope,
     /// 1..=100, default 20.
     #[param(minimum = 1, maximum = 100, default = 20)]
     limit: i64,
@@ -368,13 +369,7 @@ pub struct WorkflowListQuery {
 impl FromQuery for WorkflowListQuery {
     fn from_query(fields: &mut Fields<'_>) -> Option<Self> {
         let status = fields.optional::<String>("status");
-        let scope = fields.optional::<String>("scope");
-        let scope = fields.one_of(
-            "scope",
-            scope,
-            |s| Some(s.to_owned()).filter(|s| s == "own" || s == "all"),
-            &["own", "all"],
-        );
+        let scope = Scope::read(fields);
         let Page { limit, offset } = page(fields)?;
         Some(WorkflowListQuery {
             status,
@@ -402,11 +397,7 @@ pub async fn list_workflows(
                 .ok_or_else(|| ApiError::bad_request(format!("Invalid workflow status: {text}")))?,
         ),
     };
-    let all = query.scope.as_deref() == Some("all");
-    if all && !reads_all(caller.user.role) {
-        return Err(ApiError::forbidden("Requires one of: ['admin', 'auditor']"));
-    }
-    let owner = (!all).then_some(caller.user.id.as_str());
+    let owner = query.scope.owner(&caller.user)?;
     let page = Page {
         limit: query.limit,
         offset: query.offset,
@@ -452,7 +443,7 @@ pub async fn cancel_workflow(
         .store
         .workflow(&workflow_id)
         .await?
-        .filter(|w| w.user_id == caller.user.id || caller.user.role == Role::Admin)
+        .filter(|w| may_change(&caller.user, &w.user_id))
         .ok_or_else(|| ApiError::not_found("Workflow not found"))?;
     let status = workflows::cancel(&state, &workflow).await?;
     Ok(Json(WorkflowCancelResponse {
@@ -480,7 +471,8 @@ pub async fn export_workflow(
             None => None,
         };
         let package = match &execution {
-            Some(e) if e.status == ExecStatus::Completed => match state.presets.get(&e.preset_key) {
+            Some(e) if e.status == ExecStatus::Completed => match state.presets.pinned(&e.preset_key, e.preset_version)
+            {
                 Some(preset) => Some(compliance_package::build(&state, e, &preset, None).await?),
                 None => None,
             },

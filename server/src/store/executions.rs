@@ -65,6 +65,8 @@ pub struct NewToken {
     pub id: String,
     pub user_id: String,
     pub agent_id: String,
+    /// A child token reserves its budget from this parent (spec §11.4).
+    pub parent_id: Option<String>,
     pub permissions: Vec<String>,
     pub budget_cents: i64,
     pub compliance_policy: String,
@@ -72,6 +74,17 @@ pub struct NewToken {
     pub jws: String,
     pub created_at: f64,
     pub expires_at: Option<f64>,
+}
+
+/// What [`ExecutionStore::begin_step`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepStart {
+    Stopped,
+    /// The step may run; a token revoked since the run started makes the call fail its token
+    /// check (spec §4.8.3).
+    Started {
+        token_revoked: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -84,6 +97,8 @@ pub struct NewExecution {
     pub compliance_policy: String,
     pub verification_profile: Value,
     pub preset_key: String,
+    /// The version of `preset_key` the execution is pinned to (spec §5.3).
+    pub preset_version: u32,
     pub preset_digest: String,
     pub token_id: String,
     /// What the worker needs to run it: the plan and the webhook URL.
@@ -116,6 +131,8 @@ pub struct ExecutionRecord {
     pub verification_summary: Option<Value>,
     pub verification_profile: Value,
     pub preset_key: String,
+    /// The version of `preset_key` the execution is pinned to (spec §5.3).
+    pub preset_version: u32,
     pub preset_digest: String,
     pub token_id: String,
     pub workflow_id: Option<String>,
@@ -297,7 +314,7 @@ pub trait ExecutionStore: Send + Sync {
     /// Removes a job (and the per-run key with it).
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()>;
     /// Marks a step in flight and appends its `execution.executing_tool` event, if the execution
-    /// is still `executing` and `worker` still holds the job's lease; `false` means nothing may
+    /// is still `executing` and `worker` still holds the job's lease; `Stopped` means nothing may
     /// run (cancelled, or the lease passed to another worker after a stall).
     async fn begin_step(
         &self,
@@ -306,7 +323,7 @@ pub trait ExecutionStore: Send + Sync {
         step_index: i64,
         attempt: i64,
         event: &EventDraft,
-    ) -> StoreResult<bool>;
+    ) -> StoreResult<StepStart>;
     /// Records a finished attempt, its certificate and the execution's totals, clears the
     /// in-flight mark and appends the event (an in-flight call is recorded even if the execution
     /// was cancelled meanwhile). Fenced like [`Self::begin_step`]: a worker that lost the lease

@@ -1,9 +1,15 @@
 //! Persistence behind one interface, so routes never see SQL and a second backend
 //! (PostgreSQL) is an implementation of [`Store`], not a rewrite.
 
+mod agents;
 mod executions;
+mod presets;
+mod releases;
 mod sqlite;
+mod sqlite_agents;
 mod sqlite_executions;
+mod sqlite_presets;
+mod sqlite_releases;
 mod sqlite_workflows;
 mod workflows;
 
@@ -14,9 +20,16 @@ use async_trait::async_trait;
 
 use crate::auth::Role;
 
+pub use agents::{AgentStore, DelegationRecord, DelegationStatus, GlassBoxRecord, TokenRecord};
 pub use executions::{
     ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, ExecutionStore, NewDelivery, NewExecution, NewToken,
-    StepWrite, StoredEvent, StoredStep, Transition,
+    StepStart, StepWrite, StoredEvent, StoredStep, Transition,
+};
+pub use presets::{NewPresetVersion, PresetStore};
+pub use releases::{
+    Delivery, DeliveryEffect, DeliveryRecorded, EvidenceBatch, EvidenceWrite, IngestIssue, NewPromotion, PolicyPut,
+    PolicyWrite, PrHead, PromotionRecord, ReleaseStore, RepoRecord, SnapshotRecord, StoredEvidence,
+    StoredReleasePolicy,
 };
 pub use sqlite::SqliteStore;
 pub use workflows::{
@@ -128,7 +141,7 @@ pub struct WindowCount {
 pub const MAX_LIVE_KEYS: i64 = 20;
 
 #[async_trait]
-pub trait Store: ExecutionStore + WorkflowStore + Send + Sync {
+pub trait Store: ExecutionStore + WorkflowStore + AgentStore + PresetStore + ReleaseStore + Send + Sync {
     fn backend(&self) -> Backend;
     /// Answers only when the database does; `/health` reports the result.
     async fn ping(&self) -> StoreResult<()>;

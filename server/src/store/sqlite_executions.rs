@@ -14,12 +14,13 @@ use tokio::sync::broadcast;
 
 use super::executions::*;
 use super::sqlite::{classify, SqliteStore};
+use super::sqlite_agents::insert_token;
 use super::{Page, StoreError, StoreResult};
 
 const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
      e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
      e.proof_properties, e.certificate_ids, e.output, e.verification_summary, e.verification_profile, \
-     e.preset_key, e.preset_digest, e.token_id, e.workflow_id, e.workflow_stage_id, e.run_spec, \
+     e.preset_key, e.preset_version, e.preset_digest, e.token_id, e.workflow_id, e.workflow_stage_id, e.run_spec, \
      e.input_tokens, e.output_tokens, e.final_violations, e.final_scan, e.artifact, e.release_binding, t.permissions, t.budget_cents, t.spent_cents, \
      t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at";
 
@@ -70,6 +71,7 @@ fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
         verification_summary: optional_json_column(row, "verification_summary")?,
         verification_profile: json_column(row, "verification_profile")?,
         preset_key: row.try_get("preset_key")?,
+        preset_version: row.try_get("preset_version")?,
         preset_digest: row.try_get("preset_digest")?,
         token_id: row.try_get("token_id")?,
         workflow_id: row.try_get("workflow_id")?,
@@ -143,27 +145,11 @@ pub(super) async fn insert_execution(
     created: &EventDraft,
     api_key: Option<&str>,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO capability_tokens (id, user_id, agent_id, permissions, budget_cents, compliance_policy, \
-         metadata, jws, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&token.id)
-    .bind(&token.user_id)
-    .bind(&token.agent_id)
-    .bind(to_json(&token.permissions))
-    .bind(token.budget_cents)
-    .bind(&token.compliance_policy)
-    .bind(to_json(&token.metadata))
-    .bind(&token.jws)
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut *tx)
-    .await
-    .map_err(classify)?;
+    insert_token(&mut *tx, token).await?;
     sqlx::query(
         "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
-         compliance_policy, verification_profile, preset_key, preset_digest, token_id, run_spec, workflow_id, \
-         workflow_stage_id) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         compliance_policy, verification_profile, preset_key, preset_version, preset_digest, token_id, run_spec, \
+         workflow_id, workflow_stage_id) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(&execution.id)
     .bind(&execution.user_id)
@@ -175,6 +161,7 @@ pub(super) async fn insert_execution(
     .bind(&execution.compliance_policy)
     .bind(to_json(&execution.verification_profile))
     .bind(&execution.preset_key)
+    .bind(execution.preset_version)
     .bind(&execution.preset_digest)
     .bind(&execution.token_id)
     .bind(to_json(&execution.run_spec))
@@ -441,20 +428,24 @@ impl ExecutionStore for SqliteStore {
         step_index: i64,
         attempt: i64,
         event: &EventDraft,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<StepStart> {
         let mut tx = self.write_tx().await?;
         if !holds_lease(&mut tx, execution_id, worker).await? {
-            return Ok(false);
+            return Ok(StepStart::Stopped);
         }
-        let live = sqlx::query("UPDATE executions SET updated_at = ? WHERE id = ? AND status = 'executing'")
-            .bind(event.timestamp)
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        if live.rows_affected() == 0 {
-            return Ok(false);
-        }
+        let live = sqlx::query(
+            "UPDATE executions SET updated_at = ? WHERE id = ? AND status = 'executing' \
+             RETURNING (SELECT t.revoked_at IS NOT NULL FROM capability_tokens t WHERE t.id = executions.token_id)",
+        )
+        .bind(event.timestamp)
+        .bind(execution_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(classify)?;
+        let Some(live) = live else {
+            return Ok(StepStart::Stopped);
+        };
+        let token_revoked: bool = live.try_get(0)?;
         sqlx::query("UPDATE jobs SET inflight_step = ?, inflight_attempt = ? WHERE execution_id = ?")
             .bind(step_index)
             .bind(attempt)
@@ -464,7 +455,7 @@ impl ExecutionStore for SqliteStore {
             .map_err(classify)?;
         append_event(&mut tx, execution_id, event).await?;
         self.commit_appended(tx, execution_id).await?;
-        Ok(true)
+        Ok(StepStart::Started { token_revoked })
     }
 
     async fn record_step(

@@ -24,6 +24,10 @@ fn stage_from_row(row: &SqliteRow) -> StoreResult<StageRecord> {
         name: row.try_get("name")?,
         task: row.try_get("task")?,
         compliance_policy: row.try_get("compliance_policy")?,
+        preset: match (row.try_get("preset_key")?, row.try_get("preset_version")?) {
+            (Some(key), Some(version)) => Some((key, version)),
+            _ => None,
+        },
         budget_cents: row.try_get("budget_cents")?,
         stage_role: row.try_get("stage_role")?,
         provider: row.try_get("provider")?,
@@ -141,8 +145,9 @@ impl WorkflowStore for SqliteStore {
         for (index, stage) in stages.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO workflow_stages (workflow_id, stage_index, id, name, task, compliance_policy, \
-                 budget_cents, stage_role, provider, model, api_key, permissions, upstream_stage_ids, plan, status) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                 preset_key, preset_version, budget_cents, stage_role, provider, model, api_key, permissions, \
+                 upstream_stage_ids, plan, status) \
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
             )
             .bind(&workflow.id)
             .bind(index as i64)
@@ -150,6 +155,8 @@ impl WorkflowStore for SqliteStore {
             .bind(&stage.name)
             .bind(&stage.task)
             .bind(&stage.compliance_policy)
+            .bind(&stage.preset_key)
+            .bind(stage.preset_version)
             .bind(stage.budget_cents)
             .bind(&stage.stage_role)
             .bind(&stage.provider)

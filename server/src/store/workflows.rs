@@ -96,6 +96,9 @@ pub struct NewStage {
     pub name: String,
     pub task: String,
     pub compliance_policy: String,
+    /// The canonical key and version the stage is pinned to at creation (spec §5.3).
+    pub preset_key: String,
+    pub preset_version: u32,
     pub budget_cents: i64,
     pub stage_role: String,
     pub provider: Option<String>,
@@ -114,6 +117,8 @@ pub struct StageRecord {
     pub name: String,
     pub task: String,
     pub compliance_policy: String,
+    /// The pinned `(key, version)`; `None` for stages stored before presets were pinned.
+    pub preset: Option<(String, u32)>,
     pub budget_cents: i64,
     pub stage_role: String,
     pub provider: Option<String>,

@@ -25,6 +25,9 @@ pub struct PresetDescriptor {
     pub flow_rules: Vec<FlowRule>,
     pub plugins: Vec<PluginDescriptor>,
     pub created_at: Option<f64>,
+    /// Present, and `true`, only for a deprecated uploaded preset (spec §4.6.3a).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub deprecated: bool,
 }
 
 /// A plugin as listed: `{name, sha256, hooks, provides}`.
@@ -66,6 +69,7 @@ impl PresetDescriptor {
                 })
                 .collect(),
             created_at: preset.created_at(),
+            deprecated: false,
         }
     }
 }

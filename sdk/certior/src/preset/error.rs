@@ -46,9 +46,50 @@ pub enum PresetError {
     UnlistedFile { file: String },
     #[error("{file}: preset name `{name}` is already used by preset `{other}`\n  fix: choose another key or alias")]
     NameConflict { file: String, name: String, other: String },
+    #[error("{file}: trial evaluation failed in phase `{phase}`: {cause}\n  fix: the plugin must answer every input of its hooks with a verdict; run `certior preset test` on the folder to reproduce")]
+    TrialFailed { file: String, phase: String, cause: String },
 }
 
 impl PresetError {
+    /// The file the error is about, as the bundle names it (prefixed with the load's label).
+    pub fn file(&self) -> &str {
+        match self {
+            Self::MissingFile { file, .. }
+            | Self::Unreadable { file, .. }
+            | Self::TomlSyntax { file, .. }
+            | Self::UnknownField { file, .. }
+            | Self::InvalidField { file, .. }
+            | Self::CedarSyntax { file, .. }
+            | Self::CedarPolicyId { file, .. }
+            | Self::CedarSchema { file, .. }
+            | Self::DigestMismatch { file, .. }
+            | Self::InvalidModule { file, .. }
+            | Self::PluginHostUnavailable { file, .. }
+            | Self::UnlistedFile { file }
+            | Self::NameConflict { file, .. }
+            | Self::TrialFailed { file, .. } => file,
+        }
+    }
+
+    /// The manifest field at fault, for errors that have one (dotted, e.g. `plugins[0].sha256`).
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::UnknownField { field, .. } | Self::InvalidField { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
+    /// What is wrong, without the file name in front and the fix after it: the `<reason>` of a
+    /// rejected upload (spec §4.6.3).
+    pub fn reason(&self) -> String {
+        let text = self.to_string();
+        let text = text
+            .strip_prefix(self.file())
+            .and_then(|rest| rest.strip_prefix(": "))
+            .unwrap_or(&text);
+        text.split("\n  fix:").next().unwrap_or(text).to_owned()
+    }
+
     pub(crate) fn from_cedar(file: &str, e: CedarError) -> Self {
         let file = file.to_owned();
         match e {

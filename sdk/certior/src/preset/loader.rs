@@ -21,13 +21,20 @@ pub const MANIFEST_FILE: &str = "preset.toml";
 pub const POLICY_FILE: &str = "policy.cedar";
 
 /// Loads one preset from the files of a bundle (`file name → bytes`). `label` prefixes file names
-/// in errors (a directory path, or `presets/<key>` for built-ins).
+/// in errors (a directory path, or `presets/<key>` for built-ins); an empty label leaves them
+/// bare, as an upload names them.
 pub fn load_bundle(
     files: &BTreeMap<String, Vec<u8>>,
     label: &str,
     source: PresetSource,
 ) -> Result<Preset, PresetError> {
-    let at = |name: &str| format!("{label}/{name}");
+    let at = |name: &str| {
+        if label.is_empty() {
+            name.to_owned()
+        } else {
+            format!("{label}/{name}")
+        }
+    };
     let manifest_bytes = files.get(MANIFEST_FILE).ok_or_else(|| PresetError::MissingFile {
         file: at(MANIFEST_FILE),
         needed_for: "every preset needs a preset.toml (spec/API.md §5.2)".into(),
@@ -86,6 +93,7 @@ pub fn load_bundle(
     })?;
     Ok(Preset::new(
         manifest,
+        manifest_text.to_owned(),
         policy_text.to_owned(),
         digest,
         source,
@@ -125,6 +133,13 @@ fn load_gate(
 /// Loads the preset stored in directory `dir` (its regular files; sub-directories are not
 /// allowed).
 pub fn load_dir(dir: &Path, source: PresetSource) -> Result<Preset, PresetError> {
+    let files = bundle_files(dir)?;
+    load_bundle(&files, &dir.display().to_string(), source)
+}
+
+/// The files of the preset folder `dir` as a bundle (`file name → bytes`): its regular files;
+/// a sub-directory is an error, since a bundle is flat.
+pub fn bundle_files(dir: &Path) -> Result<BTreeMap<String, Vec<u8>>, PresetError> {
     let label = dir.display().to_string();
     let entries = fs::read_dir(dir).map_err(|e| PresetError::Unreadable {
         file: label.clone(),
@@ -149,7 +164,7 @@ pub fn load_dir(dir: &Path, source: PresetSource) -> Result<Preset, PresetError>
         })?;
         files.insert(name, bytes);
     }
-    load_bundle(&files, &label, source)
+    Ok(files)
 }
 
 /// Loads every sub-directory of `root` as a preset (the `CERTIOR_PRESETS_DIR` layout); plain

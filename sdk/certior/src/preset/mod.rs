@@ -8,6 +8,7 @@ mod error;
 mod loader;
 mod manifest;
 mod registry;
+mod upload;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -20,9 +21,12 @@ use crate::wasm_gate::WasmGate;
 pub use builtin::builtin_presets;
 pub use descriptor::{PluginDescriptor, PresetDescriptor};
 pub use error::PresetError;
-pub use loader::{load_bundle, load_dir, load_presets_dir, MANIFEST_FILE, POLICY_FILE};
-pub use manifest::{Audit, ContentPolicy, FlowRule, Hook, Manifest, Permissions, PluginEntry, CATEGORIES};
+pub use loader::{bundle_files, load_bundle, load_dir, load_presets_dir, MANIFEST_FILE, POLICY_FILE};
+pub use manifest::{
+    is_valid_key, Audit, ContentPolicy, FlowRule, Hook, Manifest, Permissions, PluginEntry, CATEGORIES,
+};
 pub use registry::{PresetRegistry, RegistryError};
+pub use upload::load_upload;
 
 /// Where a preset came from (the `source` of spec §5.5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -38,11 +42,13 @@ pub enum PresetSource {
 #[derive(Debug, Clone)]
 pub struct Preset {
     manifest: Manifest,
+    manifest_text: String,
     policy_text: String,
     digest: String,
     source: PresetSource,
     version: u32,
     created_at: Option<f64>,
+    created_by: Option<String>,
     modules: BTreeMap<String, Arc<[u8]>>,
     policies: ActionPolicies,
     gate: GateCell,
@@ -68,6 +74,7 @@ impl std::fmt::Debug for GateCell {
 impl Preset {
     fn new(
         manifest: Manifest,
+        manifest_text: String,
         policy_text: String,
         digest: String,
         source: PresetSource,
@@ -82,21 +89,25 @@ impl Preset {
         }
         Self {
             manifest,
+            manifest_text,
             policy_text,
             digest,
             source,
             version: 1,
             created_at: None,
+            created_by: None,
             modules,
             policies,
             gate: cell,
         }
     }
 
-    /// Records the store's version number and creation time of an uploaded preset.
-    pub fn with_version(mut self, version: u32, created_at: Option<f64>) -> Self {
+    /// Records the store's version number, creation time and uploader (a user id) of an
+    /// uploaded preset.
+    pub fn with_version(mut self, version: u32, created_at: Option<f64>, created_by: Option<String>) -> Self {
         self.version = version;
         self.created_at = created_at;
+        self.created_by = created_by;
         self
     }
 
@@ -109,6 +120,10 @@ impl Preset {
     }
     pub fn manifest(&self) -> &Manifest {
         &self.manifest
+    }
+    /// The `preset.toml` text as loaded (what the digest's manifest was parsed from).
+    pub fn manifest_text(&self) -> &str {
+        &self.manifest_text
     }
     /// The `policy.cedar` text as loaded.
     pub fn policy_text(&self) -> &str {
@@ -126,6 +141,10 @@ impl Preset {
     }
     pub fn created_at(&self) -> Option<f64> {
         self.created_at
+    }
+    /// The user who uploaded this version; `None` for built-in and directory presets.
+    pub fn created_by(&self) -> Option<&str> {
+        self.created_by.as_deref()
     }
     /// The verified bytes of the plugin named `name`.
     pub fn module(&self, name: &str) -> Option<&Arc<[u8]>> {

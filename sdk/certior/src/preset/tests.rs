@@ -411,10 +411,101 @@ fn uploads_cannot_take_builtin_names() {
         .unwrap_err();
     assert!(matches!(err, RegistryError::BuiltinName { .. }));
     let acme = registry
-        .insert_uploaded(load(&bundle(GOOD_TOML, GOOD_CEDAR)).unwrap().with_version(2, Some(5.0)))
+        .insert_uploaded(
+            load(&bundle(GOOD_TOML, GOOD_CEDAR))
+                .unwrap()
+                .with_version(2, Some(5.0), None),
+        )
         .unwrap();
     assert_eq!(acme.descriptor().version, 2);
     assert!(registry.get("acme").is_some());
-    assert!(registry.remove_uploaded("acme").is_some());
-    assert!(registry.get("acme").is_none());
+}
+
+#[test]
+fn uploads_keep_every_version_and_deprecation_keeps_them_resolvable() {
+    let mut registry = PresetRegistry::builtin();
+    let first = load(&bundle(GOOD_TOML, GOOD_CEDAR))
+        .unwrap()
+        .with_version(1, Some(1.0), Some("u1".into()));
+    let longer = GOOD_TOML.replace("retention_days = 30", "retention_days = 31");
+    assert_ne!(longer, GOOD_TOML, "the fixture sets retention_days = 30");
+    let second = load(&bundle(&longer, GOOD_CEDAR))
+        .unwrap()
+        .with_version(2, Some(2.0), Some("u2".into()));
+    registry.insert_uploaded(first).unwrap();
+    registry.insert_uploaded(second).unwrap();
+    assert_eq!(
+        registry.get("ACME").unwrap().version(),
+        2,
+        "the current version answers"
+    );
+    assert_eq!(registry.version("acme", 1).unwrap().manifest().retention_days, 30);
+    assert_eq!(registry.version("acme", 1).unwrap().created_by(), Some("u1"));
+    assert!(registry.version("acme", 3).is_none());
+    let versions: Vec<u32> = registry.versions("acme").iter().map(|p| p.version()).collect();
+    assert_eq!(versions, [1, 2]);
+    assert_eq!(registry.list().len(), 5, "one entry per key");
+    assert_eq!(registry.versions("hipaa").len(), 1);
+
+    assert!(!registry.deprecate("hipaa"), "only uploads can be deprecated");
+    assert!(registry.deprecate("acme"));
+    assert!(registry.is_deprecated("acme"));
+    let acme = registry.get("acme").unwrap();
+    let listed = serde_json::to_value(registry.descriptor(&acme)).unwrap();
+    assert_eq!(listed["deprecated"], true);
+    let hipaa = serde_json::to_value(registry.descriptor(&registry.get("hipaa").unwrap())).unwrap();
+    assert!(
+        hipaa.get("deprecated").is_none(),
+        "only deprecated presets carry the flag"
+    );
+    registry
+        .insert_uploaded(
+            load(&bundle(GOOD_TOML, GOOD_CEDAR))
+                .unwrap()
+                .with_version(3, None, None),
+        )
+        .unwrap();
+    assert!(
+        !registry.is_deprecated("acme"),
+        "a new version makes the key current again"
+    );
+}
+
+#[test]
+fn uploads_name_bare_files_and_refuse_plugins_that_fail_their_trial() {
+    let trap = wat::parse_str(
+        r#"(module (memory (export "memory") 1)
+             (func (export "certior_abi_version") (result i32) i32.const 1)
+             (func (export "certior_alloc") (param i32) (result i32) i32.const 1024)
+             (func (export "certior_evaluate") (param i32 i32) (result i64) unreachable))"#,
+    )
+    .unwrap();
+    let toml = format!(
+        "{GOOD_TOML}\n[[plugins]]\nname = \"trap\"\nfile = \"trap.wasm\"\nsha256 = \"{}\"\nhooks = [\"content\"]\n",
+        sha256_hex(&trap)
+    );
+    let files = BTreeMap::from([
+        (MANIFEST_FILE.to_owned(), toml.into_bytes()),
+        ("trap.wasm".to_owned(), trap),
+    ]);
+    let err = load_upload(files).unwrap_err();
+    assert_eq!(err.file(), "trap.wasm");
+    assert!(
+        err.reason()
+            .starts_with("trial evaluation failed in phase `tool_output`: plugin `trap`: trapped"),
+        "{}",
+        err.reason()
+    );
+
+    let err = load_upload(bundle(GOOD_TOML, "permit (")).unwrap_err();
+    assert_eq!(err.file(), POLICY_FILE);
+    assert!(err.reason().starts_with("Cedar syntax error: "), "{}", err.reason());
+    assert!(!err.reason().contains("fix:"));
+
+    let files = BTreeMap::from([(MANIFEST_FILE.to_owned(), GOOD_TOML.as_bytes().to_vec())]);
+    assert_eq!(
+        load_upload(files).unwrap().policy_text(),
+        "",
+        "a missing policy.cedar adds no rules"
+    );
 }
