@@ -22,7 +22,7 @@ if ! "$VENV/bin/st" --version 2>/dev/null | grep -q "$SCHEMATHESIS_VERSION"; the
   "$VENV/bin/pip" install --quiet "schemathesis==$SCHEMATHESIS_VERSION"
 fi
 
-BIN=target/debug/certior
+BIN="${CARGO_TARGET_DIR:-target}/debug/certior"
 [ -x "$BIN" ] || cargo build --locked --bin certior
 
 # shellcheck source=lib/start-server.sh

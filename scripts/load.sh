@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 SECONDS_PER_PATH=10
 CONNECTIONS=64
-BIN=target/release/certior
+BIN="${CARGO_TARGET_DIR:-target}/release/certior"
 while [ $# -gt 0 ]; do
   case "$1" in
     --seconds) SECONDS_PER_PATH="$2"; shift 2 ;;

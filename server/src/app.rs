@@ -117,7 +117,7 @@ pub fn router(state: AppState) -> anyhow::Result<Router> {
     let cors_origins = Arc::new(http::CorsOrigins::parse(&state.settings.cors_origins)?);
     let (routes, api) = api_routes().split_for_parts();
     let app = routes
-        .route_layer(middleware::from_fn(http::limit_body))
+        .route_layer(middleware::from_fn_with_state(state.clone(), http::limit_body))
         .layer(DefaultBodyLimit::disable())
         .merge(docs::router(api))
         .fallback(http::not_found)

@@ -11,13 +11,15 @@ use http_body_util::BodyExt;
 
 use crate::error::ApiError;
 use crate::preset_upload;
+use crate::routes::github_webhook;
+use crate::state::AppState;
 
 const MIB: usize = 1024 * 1024;
 
 /// The body limit of a route and the text of its 413.
 fn body_limit(method: &Method, path: &str) -> (usize, &'static str) {
     match (method, path) {
-        (_, "/api/v1/releases/github-webhook") => (25 * MIB, "Request body exceeds 25 MiB."),
+        (_, github_webhook::PATH) => (25 * MIB, "Request body exceeds 25 MiB."),
         (&Method::POST, "/api/v1/compliance/presets") => (preset_upload::MAX_BUNDLE_BYTES, preset_upload::TOO_LARGE),
         _ => (MIB, "Request body exceeds 1 MiB."),
     }
@@ -60,25 +62,33 @@ async fn read_limited(mut body: Body, limit: usize) -> Result<Bytes, Overflow> {
     }
 }
 
+/// An answer given without using the body, which has been drained (or abandoned: then the
+/// connection closes, as it cannot carry another request).
+fn refuse(error: ApiError, overflow: Option<Overflow>) -> Response {
+    let mut response = error.into_response();
+    if let Some(Overflow::Abandoned) = overflow {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
 /// Buffers the body up to the route's limit, answering 413 beyond it. Runs after routing
-/// (as a route layer) and before authentication, as spec §1.7 orders.
-pub async fn limit_body(request: Request, next: Next) -> Response {
+/// (as a route layer) and before authentication, as spec §1.7 orders. The GitHub webhook without
+/// a secret answers its 503 first and uses nothing of the body (spec/RELEASES.md §7.2 step 1).
+pub async fn limit_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let path = request.uri().path().to_owned();
     let (limit, message) = body_limit(request.method(), &path);
-    let too_large = |overflow: Overflow| {
+    let refusal =
+        (path == github_webhook::PATH && github_webhook::secret(&state).is_none()).then(github_webhook::not_configured);
+    let too_large = || {
         // Release routes carry the machine-readable code of spec/RELEASES.md beside the text.
-        let error = if path.starts_with("/api/v1/releases/") {
+        if path.starts_with("/api/v1/releases/") {
             ApiError::coded(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", message)
         } else {
             ApiError::status(StatusCode::PAYLOAD_TOO_LARGE, message)
-        };
-        let mut response = error.into_response();
-        if let Overflow::Abandoned = overflow {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
-        response
     };
     let declared = request
         .headers()
@@ -86,12 +96,14 @@ pub async fn limit_body(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
     if declared.is_some_and(|len| len > DRAIN_CAP) {
-        return too_large(Overflow::Abandoned);
+        return refuse(refusal.unwrap_or_else(too_large), Some(Overflow::Abandoned));
     }
     let (parts, body) = request.into_parts();
-    match read_limited(body, limit).await {
-        Ok(bytes) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
-        Err(overflow) => too_large(overflow),
+    let keep = if refusal.is_some() { 0 } else { limit };
+    match (refusal, read_limited(body, keep).await) {
+        (Some(refusal), read) => refuse(refusal, read.err()),
+        (None, Ok(bytes)) => next.run(Request::from_parts(parts, Body::from(bytes))).await,
+        (None, Err(overflow)) => refuse(too_large(), Some(overflow)),
     }
 }
 

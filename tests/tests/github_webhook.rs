@@ -90,6 +90,17 @@ async fn without_a_secret_the_webhook_is_unavailable() {
     let reply = signed(&server.client(), "ping", "d-1", &json!({"zen": "x"})).await;
     assert_eq!(reply.status, 503);
     assert_eq!(reply.body["code"], "webhook_secret_not_configured");
+    // Step 1 comes before the size check: an oversized body is not read either.
+    let oversized = Client::send(
+        server
+            .client()
+            .request(reqwest::Method::POST, "/api/v1/releases/github-webhook")
+            .header("content-type", "application/json")
+            .body(vec![b' '; 26 * 1024 * 1024]),
+    )
+    .await;
+    assert_eq!(oversized.status, 503);
+    assert_eq!(oversized.body["code"], "webhook_secret_not_configured");
 }
 
 #[tokio::test]

@@ -90,6 +90,28 @@ fn check_batch(repo: &RepoRecord, check: &CheckResult, now: f64) -> (String, Evi
     (id, batch)
 }
 
+/// Where GitHub delivers.
+pub const PATH: &str = "/api/v1/releases/github-webhook";
+
+/// The shared secret, when one is set and non-empty.
+pub fn secret(state: &AppState) -> Option<&str> {
+    state
+        .settings
+        .releases
+        .github_webhook_secret
+        .as_deref()
+        .filter(|s| !s.is_empty())
+}
+
+/// The 503 of an unconfigured webhook: nothing is read or recorded.
+pub fn not_configured() -> ApiError {
+    ApiError::coded(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "webhook_secret_not_configured",
+        "The GitHub webhook secret is not configured.",
+    )
+}
+
 /// Receives a GitHub delivery (ping, check_run, check_suite, workflow_run, pull_request).
 #[utoipa::path(post, path = "/api/v1/releases/github-webhook", tag = "releases",
     request_body = Object,
@@ -102,18 +124,8 @@ pub async fn github_webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    let Some(secret) = state
-        .settings
-        .releases
-        .github_webhook_secret
-        .as_deref()
-        .filter(|s| !s.is_empty())
-    else {
-        return Err(ApiError::coded(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "webhook_secret_not_configured",
-            "The GitHub webhook secret is not configured.",
-        ));
+    let Some(secret) = secret(&state) else {
+        return Err(not_configured());
     };
     let signatures = headers.get_all("x-hub-signature-256").iter().map(|v| v.as_bytes());
     if !signature::verify(secret.as_bytes(), &body, signatures) {
