@@ -6,16 +6,16 @@ use axum::Json;
 use certior::audit::{verify_chain, ChainEvent, ChainVerification};
 use serde::Serialize;
 use serde_json::{json, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::ownership::{may_change, may_read, Scope};
+use super::ownership::{may_change, may_read, StatusListQuery};
 use crate::auth::{Caller, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::executor;
 use crate::state::AppState;
-use crate::store::{EventDraft, ExecStatus, ExecutionRecord, Page, StoredEvent, User};
-use crate::validate::{page, Fields, FromQuery, ValidQuery};
+use crate::store::{EventDraft, ExecStatus, ExecutionRecord, StoredEvent, User};
+use crate::validate::ValidQuery;
 
 /// The execution view (spec §9.1), keys in contract order.
 #[derive(Serialize, ToSchema)]
@@ -102,40 +102,9 @@ pub async fn readable_execution(state: &AppState, user: &User, id: &str) -> Resu
         .ok_or_else(|| ApiError::not_found("Execution not found"))
 }
 
-/// The query of `GET /executions`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ExecutionListQuery {
-    /// Only executions with this status (one of the seven; anything else is 400).
-    status: Option<String>,
-    /// `own` (default) or `all` (admin and auditor only).
-    #[param(value_type = Option<String>)]
-    scope: Scope,
-    /// 1..=100, default 20.
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    limit: i64,
-    /// ≥ 0, default 0.
-    #[param(minimum = 0, default = 0)]
-    offset: i64,
-}
-
-impl FromQuery for ExecutionListQuery {
-    fn from_query(fields: &mut Fields<'_>) -> Option<Self> {
-        let status = fields.optional::<String>("status");
-        let scope = Scope::read(fields);
-        let Page { limit, offset } = page(fields)?;
-        Some(ExecutionListQuery {
-            status,
-            scope,
-            limit,
-            offset,
-        })
-    }
-}
-
 /// List executions, newest first. `scope=all` lists everyone's (admin and auditor only).
 #[utoipa::path(get, path = "/api/v1/executions", tag = "executions", security(("bearer" = [])),
-    params(ExecutionListQuery),
+    params(StatusListQuery),
     responses((status = 200, body = [ExecutionView]),
         (status = 400, description = "Invalid status"),
         (status = 403, description = "Requires one of: ['admin', 'auditor']"),
@@ -143,20 +112,17 @@ impl FromQuery for ExecutionListQuery {
 pub async fn list_executions(
     State(state): State<AppState>,
     caller: Caller,
-    ValidQuery(query): ValidQuery<ExecutionListQuery>,
+    ValidQuery(query): ValidQuery<StatusListQuery>,
 ) -> Result<Json<Vec<ExecutionView>>, ApiError> {
-    let status = match query.status {
+    let status = match query.status.as_deref() {
         None => None,
-        Some(text) => Some(ExecStatus::parse(&text).ok_or_else(|| {
+        Some(text) => Some(ExecStatus::parse(text).ok_or_else(|| {
             let valid: Vec<String> = ExecStatus::ALL.iter().map(|s| format!("'{}'", s.as_str())).collect();
             ApiError::bad_request(format!("Invalid status: {text}. Valid: [{}]", valid.join(", ")))
         })?),
     };
     let owner = query.scope.owner(&caller.user)?;
-    let page = Page {
-        limit: query.limit,
-        offset: query.offset,
-    };
+    let page = query.page();
     let rows = state.store.list_executions(owner, status, page).await?;
     Ok(Json(rows.into_iter().map(ExecutionView::from).collect()))
 }

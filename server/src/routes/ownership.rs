@@ -1,10 +1,12 @@
 //! Who reads what (spec §2.3): owners read their own resources, `admin` and `auditor` read
 //! everyone's, and a list's `scope=all` is theirs alone.
 
+use utoipa::IntoParams;
+
 use crate::auth::Role;
 use crate::error::ApiError;
-use crate::store::User;
-use crate::validate::Fields;
+use crate::store::{Page, User};
+use crate::validate::{page, Fields, FromQuery};
 
 /// Administrators and auditors read every user's resources.
 pub fn reads_all(role: Role) -> bool {
@@ -53,5 +55,45 @@ impl Scope {
             Scope::All if reads_all(user.role) => Ok(None),
             Scope::All => Err(ApiError::forbidden("Requires one of: ['admin', 'auditor']")),
         }
+    }
+}
+
+/// The query of a list of owned resources with a status filter (executions, workflows).
+#[derive(IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatusListQuery {
+    /// Only resources with this status; a word that is not one of the resource's statuses is 400.
+    pub status: Option<String>,
+    /// `own` (default) or `all` (admin and auditor only).
+    #[param(value_type = Option<String>)]
+    pub scope: Scope,
+    /// 1..=100, default 20.
+    #[param(minimum = 1, maximum = 100, default = 20)]
+    limit: i64,
+    /// ≥ 0, default 0.
+    #[param(minimum = 0, default = 0)]
+    offset: i64,
+}
+
+impl StatusListQuery {
+    pub fn page(&self) -> Page {
+        Page {
+            limit: self.limit,
+            offset: self.offset,
+        }
+    }
+}
+
+impl FromQuery for StatusListQuery {
+    fn from_query(fields: &mut Fields<'_>) -> Option<Self> {
+        let status = fields.optional::<String>("status");
+        let scope = Scope::read(fields);
+        let Page { limit, offset } = page(fields)?;
+        Some(StatusListQuery {
+            status,
+            scope,
+            limit,
+            offset,
+        })
     }
 }

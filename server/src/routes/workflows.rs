@@ -8,21 +8,19 @@ use axum::Json;
 use certior::profile::StageRole;
 use serde::Serialize;
 use serde_json::{json, Map, Value};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::executions::ExecutionView;
-use super::ownership::{may_change, may_read, Scope};
+use super::ownership::{may_change, may_read, StatusListQuery};
 use super::tasks::{any_string, capability_entry, read_run_fields, submittable_preset, PlanStep, RunFields};
 use crate::auth::{Caller, WorkflowCreators, Writers};
 use crate::clock::now;
 use crate::error::ApiError;
 use crate::providers::Provider;
 use crate::state::AppState;
-use crate::store::{
-    EventDraft, ExecStatus, NewStage, NewWorkflow, Page, StageRecord, User, WorkflowRecord, WorkflowStatus,
-};
-use crate::validate::{page, Fields, FromBody, FromQuery, Loc, ValidJson, ValidQuery};
+use crate::store::{EventDraft, ExecStatus, NewStage, NewWorkflow, StageRecord, User, WorkflowRecord, WorkflowStatus};
+use crate::validate::{Fields, FromBody, Loc, ValidJson, ValidQuery};
 use crate::{compliance_package, workflows};
 
 const MAX_STAGES: usize = 12;
@@ -349,46 +347,15 @@ pub async fn readable_workflow(state: &AppState, user: &User, id: &str) -> Resul
         .ok_or_else(|| ApiError::not_found("Workflow not found"))
 }
 
-/// The query of `GET /workflows`.
-#[derive(IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct WorkflowListQuery {
-    /// `queued`, `running`, `completed`, `failed` or `cancelled` (anything else is 400).
-    status: Option<String>,
-    /// `own` (default) or `all` (admin and auditor only).
-    #[param(value_type = Option<String>)]
-    scope: Scope,
-    /// 1..=100, default 20.
-    #[param(minimum = 1, maximum = 100, default = 20)]
-    limit: i64,
-    /// ≥ 0, default 0.
-    #[param(minimum = 0, default = 0)]
-    offset: i64,
-}
-
-impl FromQuery for WorkflowListQuery {
-    fn from_query(fields: &mut Fields<'_>) -> Option<Self> {
-        let status = fields.optional::<String>("status");
-        let scope = Scope::read(fields);
-        let Page { limit, offset } = page(fields)?;
-        Some(WorkflowListQuery {
-            status,
-            scope,
-            limit,
-            offset,
-        })
-    }
-}
-
 /// List workflows, newest first.
 #[utoipa::path(get, path = "/api/v1/workflows", tag = "workflows", security(("bearer" = [])),
-    params(WorkflowListQuery),
+    params(StatusListQuery),
     responses((status = 200, body = [WorkflowResponse]), (status = 400, description = "Invalid workflow status"),
         (status = 403, description = "Requires one of: ['admin', 'auditor']")))]
 pub async fn list_workflows(
     State(state): State<AppState>,
     caller: Caller,
-    ValidQuery(query): ValidQuery<WorkflowListQuery>,
+    ValidQuery(query): ValidQuery<StatusListQuery>,
 ) -> Result<Json<Vec<WorkflowResponse>>, ApiError> {
     let status = match &query.status {
         None => None,
@@ -398,10 +365,7 @@ pub async fn list_workflows(
         ),
     };
     let owner = query.scope.owner(&caller.user)?;
-    let page = Page {
-        limit: query.limit,
-        offset: query.offset,
-    };
+    let page = query.page();
     let rows = state.store.list_workflows(owner, status, page).await?;
     Ok(Json(rows.into_iter().map(WorkflowResponse::from).collect()))
 }
