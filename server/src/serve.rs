@@ -38,8 +38,11 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     if let (Some(email), Some(password)) = (&settings.bootstrap_admin_email, &settings.bootstrap_admin_password) {
         bootstrap_admin(store.as_ref(), email, password).await?;
     }
-    // Uploaded presets come back from the store, every version, so pinned executions resume.
-    let presets = PresetCatalog::open(presets, store.as_ref()).await?;
+    // Uploaded presets come back from the store, every version, so pinned executions resume;
+    // later uploads through other replicas arrive on the feed.
+    let preset_changes = store.subscribe_events();
+    let presets = Arc::new(PresetCatalog::open(presets, store.as_ref()).await?);
+    tokio::spawn(presets.clone().follow(store.clone(), preset_changes));
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))
         .await
         .map_err(|err| anyhow::anyhow!("cannot listen on {}:{}: {err}", settings.host, settings.port))?;
@@ -49,7 +52,7 @@ pub async fn run(settings: Settings) -> anyhow::Result<()> {
     let state = AppState {
         store,
         settings: Arc::new(settings),
-        presets: Arc::new(presets),
+        presets,
         keyring: Arc::new(keyring),
         http: reqwest::Client::new(),
         tools: Arc::new(tools),

@@ -5,11 +5,17 @@
 //!    concurrent clients, counted until every one is terminal);
 //! 2. `GET /api/v1/executions/{id}` requests per second and latency percentiles at
 //!    `--connections` concurrent keep-alive connections;
-//! 3. the server's resident memory when idle and its peak under each load.
+//! 3. the server's resident memory when idle and its peak under each load;
+//! 4. the queue's claim latency: submission to the `execution.planning` event (a worker claimed
+//!    the job and began), for tasks submitted one at a time to an idle server, and under the task load.
+//!
+//! With `--database-url postgres://…` the servers use that database (give it a fresh one:
+//! `createdb -h 127.0.0.1 -U postgres certior_load`) and `--replicas N` starts N of them on it,
+//! sharing one data directory (the signing key); submissions go round-robin to the replicas.
 //!
 //! cargo build --release --bin certior && cargo run --release -p certior-e2e --example load -- \
 //!     [--bin target/release/certior] [--tasks 2000] [--submitters 32] [--connections 64] \
-//!     [--seconds 10] [--workers 8]
+//!     [--seconds 10] [--workers 8] [--database-url URL] [--replicas 1]
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,6 +32,8 @@ struct Options {
     connections: usize,
     seconds: u64,
     workers: u32,
+    database_url: Option<String>,
+    replicas: usize,
 }
 
 fn options() -> Options {
@@ -36,6 +44,8 @@ fn options() -> Options {
         connections: 64,
         seconds: 10,
         workers: 8,
+        database_url: None,
+        replicas: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
@@ -52,6 +62,8 @@ fn options() -> Options {
             "--connections" => o.connections = number(),
             "--seconds" => o.seconds = number() as u64,
             "--workers" => o.workers = number() as u32,
+            "--database-url" => o.database_url = Some(value.clone()),
+            "--replicas" => o.replicas = number().max(1),
             other => panic!("unknown option {other}"),
         }
     }
@@ -114,26 +126,26 @@ fn plan_task(n: usize) -> Value {
     })
 }
 
-#[tokio::main]
-async fn main() {
-    let o = options();
-    let data = tempfile::tempdir().expect("temporary data dir");
-    let mut child = Command::new(&o.bin)
+/// Starts `certior serve` on a free port; returns the process and its base URL.
+async fn start_server(o: &Options, data_dir: &std::path::Path) -> (tokio::process::Child, String) {
+    let mut command = Command::new(&o.bin);
+    command
         .arg("serve")
         .env("CERTIOR_PORT", "0")
-        .env("CERTIOR_DATA_DIR", data.path())
+        .env("CERTIOR_DATA_DIR", data_dir)
         .env("CERTIOR_LOG", "warn")
         .env("CERTIOR_WORKERS", o.workers.to_string())
         .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "starting {}: {e} (build it with cargo build --release --bin certior)",
-                o.bin
-            )
-        });
-    let pid = child.id().expect("server pid");
+        .kill_on_drop(true);
+    if let Some(url) = &o.database_url {
+        command.env("DATABASE_URL", url);
+    }
+    let mut child = command.spawn().unwrap_or_else(|e| {
+        panic!(
+            "starting {}: {e} (build it with cargo build --release --bin certior)",
+            o.bin
+        )
+    });
     let line = BufReader::new(child.stdout.take().unwrap())
         .lines()
         .next_line()
@@ -141,6 +153,61 @@ async fn main() {
         .unwrap()
         .expect("server address line");
     let base = line.rsplit(' ').next().unwrap().to_owned();
+    (child, base)
+}
+
+/// Seconds from each execution's `execution.created` event to its `execution.planning` event
+/// (a worker claimed the job and began), sorted.
+async fn claim_latencies(http: &reqwest::Client, key: &str, base: &str, ids: &[String]) -> Vec<f64> {
+    let mut latencies = Vec::new();
+    for id in ids {
+        let events = get_json(http, key, &format!("{base}/api/v1/executions/{id}/events")).await;
+        let at = |kind: &str| {
+            events["events"]
+                .as_array()
+                .and_then(|all| all.iter().find(|e| e["type"] == kind))
+                .and_then(|e| e["timestamp"].as_f64())
+        };
+        if let (Some(created), Some(planning)) = (at("execution.created"), at("execution.planning")) {
+            latencies.push(planning - created);
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    latencies
+}
+
+fn latency_summary(sorted: &[f64]) -> String {
+    let ms = |p| percentile(sorted, p) * 1000.0;
+    format!(
+        "n {}, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        sorted.len(),
+        ms(0.5),
+        ms(0.99),
+        sorted.last().copied().unwrap_or(0.0) * 1000.0
+    )
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let data = tempfile::tempdir().expect("temporary data dir");
+    let mut servers = Vec::new();
+    for _ in 0..o.replicas {
+        servers.push(start_server(&o, data.path()).await);
+    }
+    let pid = servers[0].0.id().expect("server pid");
+    let bases: Vec<String> = servers.iter().map(|(_, base)| base.clone()).collect();
+    let base = bases[0].clone();
+    println!(
+        "{} replica(s) on {}, {} workers each",
+        o.replicas,
+        if o.database_url.is_some() {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        },
+        o.workers
+    );
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let key = http
         .post(format!("{base}/api/v1/auth/register"))
@@ -158,13 +225,37 @@ async fn main() {
     let idle = rss_mib(pid);
     println!("server RSS idle: {idle:.1} MiB");
 
+    // 0. Claim latency on an idle queue: one task at a time, each awaited to its end.
+    let mut idle_ids = Vec::new();
+    for n in 0..50 {
+        let target = &bases[n % bases.len()];
+        let reply = http
+            .post(format!("{target}/api/v1/tasks"))
+            .bearer_auth(&key)
+            .json(&plan_task(1_000_000 + n))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 201);
+        let id = reply.json::<Value>().await.unwrap()["execution_id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        while get_json(&http, &key, &format!("{base}/api/v1/executions/{id}")).await["completed_at"].is_null() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        idle_ids.push(id);
+    }
+    let idle_claims = claim_latencies(&http, &key, &base, &idle_ids).await;
+    println!("claim latency, idle queue: {}", latency_summary(&idle_claims));
+
     // 1. Plan tasks with 3 gated steps, submitted concurrently, counted until all are terminal.
     let (stop, peak) = watch_rss(pid);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut submitters = Vec::new();
-    for _ in 0..o.submitters {
-        let (http, base, key, next) = (http.clone(), base.clone(), key.clone(), next.clone());
+    for s in 0..o.submitters {
+        let (http, base, key, next) = (http.clone(), bases[s % bases.len()].clone(), key.clone(), next.clone());
         let total = o.tasks as u64;
         submitters.push(tokio::spawn(async move {
             let mut ids = Vec::new();
@@ -229,6 +320,11 @@ async fn main() {
         ids.len() as f64 / finished.as_secs_f64(),
         failed.as_array().map_or(0, Vec::len),
     );
+    let loaded_claims = claim_latencies(&http, &key, &base, &ids).await;
+    println!(
+        "claim latency under the task load (queueing included): {}",
+        latency_summary(&loaded_claims)
+    );
 
     // 2. GET /executions/{id} at N concurrent connections.
     let (stop, peak) = watch_rss(pid);
@@ -273,5 +369,7 @@ async fn main() {
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0.0),
     );
-    let _ = child.kill().await;
+    for (mut child, _) in servers {
+        let _ = child.kill().await;
+    }
 }

@@ -34,6 +34,97 @@ pub fn certior_bin() -> PathBuf {
     bin
 }
 
+/// Where the server under test keeps its store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `$CERTIOR_DATA_DIR/certior.db` (no `DATABASE_URL`).
+    Sqlite,
+    /// A PostgreSQL schema named by `DATABASE_URL`.
+    Postgres,
+}
+
+/// The PostgreSQL base URL the suite runs against (`CERTIOR_TEST_POSTGRES`, e.g.
+/// `postgres://postgres@127.0.0.1:5432/test`), or `None` for SQLite.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("CERTIOR_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.trim().is_empty())
+}
+
+// PostgreSQL is reached with the `psql` command rather than a client crate: no new dependency, and
+// it is synchronous, so `Drop` can use it and tests need no second runtime.
+
+/// Runs `psql` on `url` with one SQL statement and returns its rows, each a list of text values
+/// (NULL is ""); panics with psql's message on any error.
+fn psql(url: &str, statement: &str) -> Vec<Vec<String>> {
+    let output = std::process::Command::new("psql")
+        .args([url, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
+        .args(["-F", "\u{1f}", "-R", "\u{1e}", "-c", statement])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("running psql (the PostgreSQL client must be installed): {e}"));
+    assert!(
+        output.status.success(),
+        "psql {statement:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8(output.stdout).expect("psql output is UTF-8");
+    let text = text.strip_suffix('\n').unwrap_or(&text);
+    if text.is_empty() {
+        return Vec::new();
+    }
+    text.split('\u{1e}')
+        .map(|row| row.split('\u{1f}').map(str::to_owned).collect())
+        .collect()
+}
+
+/// `base` with `search_path` set to `schema` through libpq's `options` parameter.
+fn schema_url(base: &str, schema: &str) -> String {
+    let separator = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// A PostgreSQL schema made for one test; dropped (best effort, in the background) with it.
+struct Schema {
+    base_url: String,
+    name: String,
+}
+
+impl Schema {
+    /// A new, empty schema with a random name, so concurrent runs and tests never share tables.
+    fn create(base_url: &str) -> Schema {
+        use std::hash::{BuildHasher, Hasher};
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos(),
+        );
+        hasher.write_u32(std::process::id());
+        let name = format!("certior_t_{:016x}", hasher.finish());
+        psql(base_url, &format!("CREATE SCHEMA {name}"));
+        Schema {
+            base_url: base_url.to_owned(),
+            name,
+        }
+    }
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        // Not waited for: the killed server's sessions may hold locks for a moment, and a
+        // leftover schema only costs space.
+        let _ = std::process::Command::new("psql")
+            .args([self.base_url.as_str(), "-X", "-q", "-c"])
+            .arg(format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+    }
+}
+
 /// A running server; killed when dropped.
 pub struct Server {
     child: Child,
@@ -41,6 +132,9 @@ pub struct Server {
     pub data_dir: PathBuf,
     _temp: Option<tempfile::TempDir>,
     env: Vec<(String, String)>,
+    /// The schema this server made (not a replica's); after `child` so it is dropped after the
+    /// kill.
+    schema: Option<Schema>,
 }
 
 impl Server {
@@ -49,13 +143,89 @@ impl Server {
         Self::start_with(&[]).await
     }
 
+    /// A server with more environment variables, on SQLite, or on a fresh PostgreSQL schema
+    /// when `CERTIOR_TEST_POSTGRES` is set (and `env` has no `DATABASE_URL` of its own).
     pub async fn start_with(env: &[(&str, &str)]) -> Server {
+        match test_postgres() {
+            Some(base) if !env.iter().any(|(k, _)| *k == "DATABASE_URL") => Self::start_postgres(&base, env).await,
+            _ => Self::start_in(env, None).await,
+        }
+    }
+
+    /// A server on a fresh schema of the PostgreSQL database at `base_url`, whatever
+    /// `CERTIOR_TEST_POSTGRES` says.
+    pub async fn start_postgres(base_url: &str, env: &[(&str, &str)]) -> Server {
+        Self::start_in(env, Some(Schema::create(base_url))).await
+    }
+
+    async fn start_in(env: &[(&str, &str)], schema: Option<Schema>) -> Server {
         let temp = tempfile::tempdir().expect("temporary data dir");
         let data_dir = temp.path().to_path_buf();
-        let env = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        if let Some(schema) = &schema {
+            env.push(("DATABASE_URL".into(), schema_url(&schema.base_url, &schema.name)));
+        }
         let mut server = Self::spawn(data_dir, env).await;
         server._temp = Some(temp);
+        server.schema = schema;
         server
+    }
+
+    /// The `DATABASE_URL` the server was given, if any.
+    pub fn database_url(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "DATABASE_URL")
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self.database_url() {
+            Some(url) if url.starts_with("postgres") => Backend::Postgres,
+            _ => Backend::Sqlite,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        self.backend() == Backend::Postgres
+    }
+
+    /// Runs one SQL statement on the server's store, whichever backend it is, and returns the
+    /// rows it yields (use `RETURNING` to see what an UPDATE touched), each value as text: NULL
+    /// is "", booleans are `t`/`f` on PostgreSQL but `1`/`0` on SQLite. For tests that tamper
+    /// with or inspect rows behind the API.
+    pub fn sql(&self, statement: &str) -> Vec<Vec<String>> {
+        if let Some(url) = self.database_url().filter(|_| self.is_postgres()) {
+            return psql(url, statement);
+        }
+        use rusqlite::types::ValueRef;
+        let db = rusqlite::Connection::open(self.data_dir.join("certior.db")).expect("open certior.db");
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        let mut prepared = db.prepare(statement).unwrap_or_else(|e| panic!("{statement}: {e}"));
+        let columns = prepared.column_count();
+        let mut rows = prepared.query([]).unwrap_or_else(|e| panic!("{statement}: {e}"));
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().unwrap_or_else(|e| panic!("{statement}: {e}")) {
+            let values = (0..columns)
+                .map(|n| match row.get_ref(n).unwrap() {
+                    ValueRef::Null => String::new(),
+                    ValueRef::Integer(i) => i.to_string(),
+                    ValueRef::Real(f) => f.to_string(),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => String::from_utf8_lossy(t).into_owned(),
+                })
+                .collect();
+            out.push(values);
+        }
+        out
+    }
+
+    /// Another `certior serve` on the same database and the same data directory (signing keys
+    /// and workspace are shared by replicas), on its own port. Only PostgreSQL is shared by
+    /// replicas; the schema stays owned by `self`.
+    pub async fn start_replica(&self) -> Server {
+        assert!(self.is_postgres(), "replicas need a PostgreSQL store");
+        Self::spawn(self.data_dir.clone(), self.env.clone()).await
     }
 
     async fn spawn(data_dir: PathBuf, env: Vec<(String, String)>) -> Server {
@@ -96,26 +266,36 @@ impl Server {
             data_dir,
             _temp: None,
             env,
+            schema: None,
         }
     }
 
-    /// Stops the server with SIGTERM and starts it again on the same data directory.
+    /// Stops the server with SIGTERM and starts it again on the same data directory (and
+    /// database).
     pub async fn restart(mut self) -> Server {
         self.terminate().await;
-        let temp = self._temp.take();
-        let mut server = Self::spawn(self.data_dir.clone(), self.env.clone()).await;
-        server._temp = temp;
-        server
+        self.respawn().await
     }
 
     /// Kills the server with SIGKILL (no shutdown of any kind) and starts it again on the same
-    /// data directory: what a crashed replica's restart looks like.
+    /// data directory (and database): what a crashed replica's restart looks like.
     pub async fn crash_and_restart(mut self) -> Server {
+        self.kill().await;
+        self.respawn().await
+    }
+
+    /// SIGKILL, and waits for the process to be gone: a crash. The data directory and schema
+    /// live on until the `Server` is dropped.
+    pub async fn kill(&mut self) {
         self.child.start_kill().expect("SIGKILL the server");
         self.child.wait().await.expect("wait for the killed server");
-        let temp = self._temp.take();
+    }
+
+    /// A new process on this one's data directory, environment and schema.
+    async fn respawn(mut self) -> Server {
         let mut server = Self::spawn(self.data_dir.clone(), self.env.clone()).await;
-        server._temp = temp;
+        server._temp = self._temp.take();
+        server.schema = self.schema.take();
         server
     }
 
@@ -143,7 +323,7 @@ impl Server {
         }
     }
 
-    /// Runs another `certior` subcommand against this server's data directory.
+    /// Runs another `certior` subcommand against this server's data directory and database.
     pub fn cli(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new(certior_bin())
             .args(args)

@@ -248,14 +248,13 @@ async fn an_edited_event_breaks_the_chain_in_the_export() {
     let id = view["id"].as_str().unwrap();
     assert_eq!(export_json(&api, &key, id, "").await["audit_chain"]["verified"], true);
 
-    let db = rusqlite::Connection::open(server.data_dir.join("certior.db")).unwrap();
-    let edited = db
-        .execute(
-            "UPDATE events SET data = json_set(data, '$.task', 'something else') WHERE subject_id = ? AND seq = 1",
-            [id],
-        )
-        .unwrap();
-    assert_eq!(edited, 1);
+    // `replace` rather than a JSON function: the same SQL on SQLite and PostgreSQL (TEXT column).
+    let edited = server.sql(&format!(
+        "UPDATE events SET data = replace(data, '\"task\":\"Write a short note and read it back\"', \
+         '\"task\":\"something else\"') WHERE subject_id = '{id}' AND seq = 1 RETURNING data"
+    ));
+    assert_eq!(edited.len(), 1, "{edited:?}");
+    assert!(edited[0][0].contains("\"task\":\"something else\""), "{edited:?}");
 
     let package = export_json(&api, &key, id, "").await;
     let chain = &package["audit_chain"];

@@ -10,7 +10,8 @@ async fn health_reports_the_store() {
     let health = server.client().get("/health", None).await;
     assert_eq!(health.status, 200);
     assert_eq!(health.body["status"], "ok");
-    assert_eq!(health.body["database"], "sqlite");
+    let backend = if server.is_postgres() { "postgres" } else { "sqlite" };
+    assert_eq!(health.body["database"], backend);
     assert_eq!(health.body["mode"], "legacy");
     assert_eq!(
         health.body["providers_available"],
@@ -155,16 +156,28 @@ async fn bad_settings_stop_start_up_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("CERTIOR_OPEN_REGISTRATION must be true, false, 1 or 0"));
 
     let data = tempfile::tempdir().unwrap();
-    let output = std::process::Command::new(certior_bin())
-        .args(["serve"])
-        .env_clear()
-        .env("CERTIOR_DATA_DIR", data.path())
-        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/test")
-        .env("CERTIOR_PORT", "0")
-        .output()
-        .unwrap();
+    let start_with_database = |url: &str| {
+        std::process::Command::new(certior_bin())
+            .args(["serve"])
+            .env_clear()
+            .env("CERTIOR_DATA_DIR", data.path())
+            .env("DATABASE_URL", url)
+            .env("CERTIOR_PORT", "0")
+            .output()
+            .unwrap()
+    };
+    let output = start_with_database("mysql://root@127.0.0.1/test");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not yet supported"));
+    assert!(String::from_utf8_lossy(&output.stderr)
+        .contains("DATABASE_URL must start with postgres://, postgresql:// or sqlite:, got \"mysql\""));
+    // Nothing listens on port 1: the message names the setting and the cause.
+    let output = start_with_database("postgres://postgres@127.0.0.1:1/test");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot connect to PostgreSQL at DATABASE_URL"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]

@@ -108,10 +108,9 @@ async fn user(api: &Client, admin: &str, role: &str) -> String {
 
 /// How many preset versions and modules the database holds.
 fn stored(server: &Server) -> (i64, i64) {
-    let db = rusqlite::Connection::open(server.data_dir.join("certior.db")).unwrap();
     let count = |table: &str| {
-        db.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |row| row.get(0))
-            .unwrap()
+        let rows = server.sql(&format!("SELECT COUNT(*) FROM {table}"));
+        rows[0][0].parse().unwrap()
     };
     (count("preset_versions"), count("preset_modules"))
 }
@@ -478,13 +477,8 @@ async fn executions_keep_their_version_across_new_uploads_and_restarts() {
     let view = api.wait_terminal(&id, &operator).await.body;
     assert_eq!(view["status"], "completed", "{view}");
     assert_eq!(view["preset_digest"], v1.as_str());
-    let db = rusqlite::Connection::open(server.data_dir.join("certior.db")).unwrap();
-    let pinned: i64 = db
-        .query_row("SELECT preset_version FROM executions WHERE id = ?", [&id], |row| {
-            row.get(0)
-        })
-        .unwrap();
-    assert_eq!(pinned, 1);
+    let pinned = server.sql(&format!("SELECT preset_version FROM executions WHERE id = '{id}'"));
+    assert_eq!(pinned, [["1"]]);
     let records = steps(&api, &operator, &id).await;
     let certified: Vec<&str> = records
         .iter()
@@ -493,12 +487,9 @@ async fn executions_keep_their_version_across_new_uploads_and_restarts() {
         .collect();
     assert!(certified.len() >= 2, "both steps were certified: {records:?}");
     for certificate in certified {
-        let document: String = db
-            .query_row("SELECT document FROM certificates WHERE id = ?", [certificate], |row| {
-                row.get(0)
-            })
-            .unwrap();
-        let document: Value = serde_json::from_str(&document).unwrap();
+        let rows = server.sql(&format!("SELECT document FROM certificates WHERE id = '{certificate}'"));
+        assert_eq!(rows.len(), 1, "certificate {certificate}");
+        let document: Value = serde_json::from_str(&rows[0][0]).unwrap();
         assert_eq!(document["preset_digest"], v1.as_str(), "{document}");
     }
 

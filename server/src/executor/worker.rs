@@ -6,11 +6,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 use super::run::run_job;
 use crate::clock::now;
 use crate::state::AppState;
+use crate::store::{FEED_RESET, JOB_QUEUED};
 
 /// Longest wait between claim attempts when nobody signals new work: bounds how late an expired
 /// lease (or a job another replica queued) is noticed.
@@ -18,10 +20,23 @@ const MAX_IDLE_POLL: Duration = Duration::from_secs(1);
 
 /// Starts `CERTIOR_WORKERS` workers on the current runtime.
 pub fn spawn_workers(state: &AppState) {
+    tokio::spawn(wake_on_queued_jobs(state.clone()));
     let replica = Uuid::new_v4().simple().to_string();
     for n in 0..state.settings.runs.workers {
         let worker = format!("{}-{n}", &replica[..12]);
         tokio::spawn(work(state.clone(), worker));
+    }
+}
+
+/// Wakes an idle worker whenever the store announces a queued job, whichever replica queued it.
+async fn wake_on_queued_jobs(state: AppState) {
+    let mut feed = state.store.subscribe_events();
+    loop {
+        match feed.recv().await {
+            Ok(subject) if &*subject != JOB_QUEUED && &*subject != FEED_RESET => {}
+            Ok(_) | Err(RecvError::Lagged(_)) => state.jobs.notify_one(),
+            Err(RecvError::Closed) => return,
+        }
     }
 }
 

@@ -274,6 +274,14 @@ pub struct NewDelivery {
     pub created_at: f64,
 }
 
+/// Announced on the event feed when a job was queued, so idle workers of every replica claim it
+/// at once instead of at their next poll.
+pub const JOB_QUEUED: &str = "jobs";
+
+/// Announced on the event feed when notices may have been missed (the database connection that
+/// carries them was lost): every listener re-reads.
+pub const FEED_RESET: &str = "*";
+
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// Token, execution, its `execution.created` event and its job, in one transaction.
@@ -302,9 +310,9 @@ pub trait ExecutionStore: Send + Sync {
     /// The signed certificates issued for an execution, in issue order.
     async fn certificates(&self, execution_id: &str) -> StoreResult<Vec<Value>>;
     /// Announces, after each commit that appended events, the subject id of that chain, so a
-    /// stream re-reads [`Self::events`] only when its chain grew. Only this process's commits
-    /// are announced: a listener also re-reads now and then for events written by another
-    /// replica sharing the database, and after `Lagged` (it missed notices).
+    /// stream re-reads [`Self::events`] only when its chain grew. On PostgreSQL every replica's
+    /// commits are announced; on SQLite this process's. Notices can still be missed (`Lagged`,
+    /// or [`FEED_RESET`] after a lost connection), so a listener also re-reads now and then.
     fn subscribe_events(&self) -> broadcast::Receiver<Arc<str>>;
 
     /// Leases the oldest job that is unleased or whose lease expired before `now`.

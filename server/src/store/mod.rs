@@ -1,16 +1,13 @@
-//! Persistence behind one interface, so routes never see SQL and a second backend
-//! (PostgreSQL) is an implementation of [`Store`], not a rewrite.
+//! Persistence behind one interface, so routes never see SQL. Two backends implement [`Store`]
+//! with one body of SQL (`sql/`, compiled once per backend): SQLite, the embedded default, and
+//! PostgreSQL, which several replicas share.
 
 mod agents;
 mod executions;
+mod postgres;
 mod presets;
 mod releases;
 mod sqlite;
-mod sqlite_agents;
-mod sqlite_executions;
-mod sqlite_presets;
-mod sqlite_releases;
-mod sqlite_workflows;
 mod workflows;
 
 use std::path::Path;
@@ -23,9 +20,10 @@ use crate::auth::Role;
 pub use agents::{AgentStore, DelegationRecord, DelegationStatus, GlassBoxRecord, TokenRecord};
 pub use executions::{
     ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, ExecutionStore, NewDelivery, NewExecution, NewToken,
-    StepStart, StepWrite, StoredEvent, StoredStep, Transition,
+    StepStart, StepWrite, StoredEvent, StoredStep, Transition, FEED_RESET, JOB_QUEUED,
 };
-pub use presets::{NewPresetVersion, PresetStore};
+pub use postgres::PostgresStore;
+pub use presets::{NewPresetVersion, PresetStore, StoredPresetVersion, PRESETS_CHANGED};
 pub use releases::{
     Delivery, DeliveryEffect, DeliveryRecorded, EvidenceBatch, EvidenceWrite, IngestIssue, NewPromotion, PolicyPut,
     PolicyWrite, PrHead, PromotionRecord, ReleaseStore, RepoRecord, SnapshotRecord, StoredEvidence,
@@ -41,12 +39,14 @@ pub use workflows::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
+    Postgres,
 }
 
 impl Backend {
     pub fn as_str(self) -> &'static str {
         match self {
             Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
         }
     }
 }
@@ -176,10 +176,7 @@ pub trait Store: ExecutionStore + WorkflowStore + AgentStore + PresetStore + Rel
 pub async fn open(database_url: Option<&str>, data_dir: &Path) -> anyhow::Result<Arc<dyn Store>> {
     match database_url {
         Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
-            anyhow::bail!(
-                "DATABASE_URL selects PostgreSQL, which is not yet supported by this build; \
-                 unset DATABASE_URL to use the embedded SQLite store under CERTIOR_DATA_DIR"
-            )
+            Ok(Arc::new(PostgresStore::connect(url).await?))
         }
         Some(url) if url.starts_with("sqlite:") => Ok(Arc::new(SqliteStore::connect(url).await?)),
         Some(url) => anyhow::bail!(

@@ -8,6 +8,10 @@ use async_trait::async_trait;
 
 use super::StoreResult;
 
+/// The subject announced on the event feed ([`super::ExecutionStore::subscribe_events`]) when a
+/// version is stored or a key deprecated, through any replica: catalogues re-read the store.
+pub const PRESETS_CHANGED: &str = "presets";
+
 /// A validated upload about to become the next version of its key.
 #[derive(Debug, Clone)]
 pub struct NewPresetVersion {
@@ -40,10 +44,11 @@ pub struct StoredPresetVersion {
 
 #[async_trait]
 pub trait PresetStore: Send + Sync {
-    /// Stores `preset` as the next version of its key (1 for a new key) and returns that number.
+    /// Stores `preset` as the next version of its key (1 for a new key), announces
+    /// [`PRESETS_CHANGED`] and returns that number.
     async fn insert_preset_version(&self, preset: &NewPresetVersion) -> StoreResult<u32>;
     /// Every stored version, ordered by key, then version.
     async fn preset_versions(&self) -> StoreResult<Vec<StoredPresetVersion>>;
-    /// Marks every version of `key` deprecated (idempotent).
+    /// Marks every version of `key` deprecated (idempotent) and announces [`PRESETS_CHANGED`].
     async fn deprecate_preset(&self, key: &str) -> StoreResult<()>;
 }

@@ -1,16 +1,33 @@
-//! The embedded default store: one SQLite file in WAL mode with foreign keys on.
+//! The embedded default store: one SQLite file in WAL mode with foreign keys on. The SQL is
+//! shared with PostgreSQL (`sql/`); this file holds what only SQLite does: the connection set-up,
+//! one writer connection that serialises every write, and an in-process event feed.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{SqlitePool, Transaction};
 use tokio::sync::broadcast;
-use uuid::Uuid;
 
-use super::*;
+use super::{Backend, StoreResult};
+
+#[path = "sql/mod.rs"]
+mod sql;
+
+use sql::classify;
+
+type Db = sqlx::Sqlite;
+type DbRow = sqlx::sqlite::SqliteRow;
+type DbConn = sqlx::SqliteConnection;
+type SqlStore = SqliteStore;
+const BACKEND: Backend = Backend::Sqlite;
+
+// Row locks need no syntax here: every write transaction holds the database's one write lock.
+const FOR_UPDATE: &str = "";
+const SKIP_LOCKED: &str = "";
+/// The `digest` member of an evidence row's JSON `data`.
+const EVIDENCE_DIGEST: &str = "json_extract(data, '$.digest')";
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -19,13 +36,13 @@ const EVENT_FEED_CAPACITY: usize = 1024;
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
-    pub(super) pool: SqlitePool,
+    pool: SqlitePool,
     /// The one connection every write of this process goes through. Writers queue here, on an
     /// async semaphore, instead of inside SQLite, whose busy handler backs off by sleeping for up
     /// to 100 ms per retry; other processes sharing the file still meet the busy timeout.
-    pub(super) writer: SqlitePool,
-    /// Subject ids of chains that just grew (see [`ExecutionStore::subscribe_events`]).
-    pub(super) event_feed: broadcast::Sender<Arc<str>>,
+    writer: SqlitePool,
+    /// Subject ids of chains that just grew (see [`super::ExecutionStore::subscribe_events`]).
+    event_feed: broadcast::Sender<Arc<str>>,
 }
 
 impl SqliteStore {
@@ -53,334 +70,28 @@ impl SqliteStore {
             event_feed,
         })
     }
-}
 
-const USER_COLUMNS: &str =
-    "u.id, u.email, u.name, u.organization, u.role, u.password_hash, u.is_active, u.created_at, u.last_login_at";
+    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front: a deferred
+    /// transaction that upgrades after another connection wrote fails at once with `SQLITE_BUSY`
+    /// instead of waiting for the busy timeout.
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
+    }
 
-fn user_from_row(row: &SqliteRow) -> StoreResult<User> {
-    let role: String = row.try_get("role")?;
-    Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        organization: row.try_get("organization")?,
-        role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role:?}").into()))?,
-        password_hash: row.try_get("password_hash")?,
-        is_active: row.try_get("is_active")?,
-        created_at: row.try_get("created_at")?,
-        last_login_at: row.try_get("last_login_at")?,
-    })
-}
-
-fn is_unique_violation(err: &sqlx::Error) -> bool {
-    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
-}
-
-pub(super) fn classify(err: sqlx::Error) -> StoreError {
-    match err {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => StoreError::Unavailable(err),
-        other => StoreError::Other(other),
+    /// Commits, then announces the chains that grew. After the commit, never before: a listener
+    /// that wakes re-reads the chain and must find the new events there.
+    async fn commit_announcing(&self, tx: Transaction<'static, Db>, subjects: &[&str]) -> StoreResult<()> {
+        tx.commit().await.map_err(classify)?;
+        for subject in subjects {
+            // An error only means nobody is listening right now.
+            let _ = self.event_feed.send((*subject).into());
+        }
+        Ok(())
     }
 }
 
-impl SqliteStore {
-    async fn find_user(&self, id: &str) -> StoreResult<Option<UserWithKeys>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS active_key_count \
-             FROM users u WHERE u.id = ?"
-        );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.map(|row| {
-            Ok(UserWithKeys {
-                user: user_from_row(&row)?,
-                active_key_count: row.try_get("active_key_count")?,
-            })
-        })
-        .transpose()
-    }
-}
-
-/// Inserts a key and revokes the oldest live keys beyond the limit, inside `tx`.
-async fn insert_key(
-    tx: &mut sqlx::SqliteConnection,
-    user_id: &str,
-    key_sha256: &str,
-    now: f64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO api_keys (id, user_id, key_sha256, created_at) VALUES (?, ?, ?, ?)")
-        .bind(Uuid::new_v4().to_string())
-        .bind(user_id)
-        .bind(key_sha256)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-    sqlx::query(
-        "UPDATE api_keys SET revoked_at = ? WHERE id IN ( \
-           SELECT id FROM api_keys WHERE user_id = ? AND revoked_at IS NULL \
-           ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?)",
-    )
-    .bind(now)
-    .bind(user_id)
-    .bind(MAX_LIVE_KEYS)
-    .execute(&mut *tx)
-    .await?;
+/// Named locks are free for the same reason as row locks: the write transaction already
+/// excludes every other writer.
+async fn lock(_tx: &mut DbConn, _name: &str) -> StoreResult<()> {
     Ok(())
-}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(classify)?;
-        Ok(())
-    }
-
-    async fn create_user(&self, user: NewUser, key_sha256: &str, now: f64) -> StoreResult<User> {
-        let id = Uuid::new_v4().to_string();
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, email, name, organization, role, password_hash, is_active, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-        )
-        .bind(&id)
-        .bind(&user.email)
-        .bind(&user.name)
-        .bind(&user.organization)
-        .bind(user.role.as_str())
-        .bind(&user.password_hash)
-        .bind(now)
-        .execute(&mut *tx)
-        .await;
-        match inserted {
-            Err(err) if is_unique_violation(&err) => return Err(StoreError::Conflict("email")),
-            other => other.map_err(classify)?,
-        };
-        insert_key(&mut tx, &id, key_sha256, now).await?;
-        tx.commit().await.map_err(classify)?;
-        Ok(User {
-            id,
-            email: user.email,
-            name: user.name,
-            organization: user.organization,
-            role: user.role,
-            password_hash: user.password_hash,
-            is_active: true,
-            created_at: now,
-            last_login_at: None,
-        })
-    }
-
-    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = ?");
-        let row = sqlx::query(&sql)
-            .bind(email)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
-    }
-
-    async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserWithKeys>> {
-        self.find_user(id).await
-    }
-
-    async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<Vec<UserWithKeys>> {
-        let sql = format!(
-            "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS active_key_count \
-             FROM users u WHERE (?1 IS NULL OR u.role = ?1) AND (?2 IS NULL OR u.is_active = ?2) \
-             ORDER BY u.created_at DESC, u.id DESC LIMIT ?3 OFFSET ?4"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(filter.role.map(Role::as_str))
-            .bind(filter.is_active)
-            .bind(page.limit)
-            .bind(page.offset)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                Ok(UserWithKeys {
-                    user: user_from_row(row)?,
-                    active_key_count: row.try_get("active_key_count")?,
-                })
-            })
-            .collect()
-    }
-
-    async fn update_user(&self, id: &str, change: &UserChange, now: f64) -> StoreResult<UserUpdate> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        // One guarded UPDATE: it applies only if the user stays an active admin, or another
-        // active admin remains. SQLite runs the statement atomically, so two concurrent
-        // demotions cannot both pass.
-        let updated = sqlx::query(
-            "UPDATE users SET role = COALESCE(?2, role), is_active = COALESCE(?3, is_active) \
-             WHERE id = ?1 AND ( \
-               (COALESCE(?2, role) = 'admin' AND COALESCE(?3, is_active) = 1) \
-               OR NOT (role = 'admin' AND is_active = 1) \
-               OR EXISTS (SELECT 1 FROM users o WHERE o.id != ?1 AND o.role = 'admin' AND o.is_active = 1))",
-        )
-        .bind(id)
-        .bind(change.role.map(Role::as_str))
-        .bind(change.is_active)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
-        if updated.rows_affected() == 0 {
-            let exists = sqlx::query("SELECT 1 FROM users WHERE id = ?")
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-            return Ok(if exists.is_some() {
-                UserUpdate::LastAdmin
-            } else {
-                UserUpdate::NotFound
-            });
-        }
-        if change.is_active == Some(false) {
-            sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL")
-                .bind(now)
-                .bind(id)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-        }
-        tx.commit().await.map_err(classify)?;
-        Ok(match self.find_user(id).await? {
-            Some(user) => UserUpdate::Updated(user),
-            None => UserUpdate::NotFound,
-        })
-    }
-
-    async fn record_login(&self, user_id: &str, now: f64) -> StoreResult<()> {
-        sqlx::query("UPDATE users SET last_login_at = ? WHERE id = ?")
-            .bind(now)
-            .bind(user_id)
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    async fn add_key(&self, user_id: &str, key_sha256: &str, now: f64) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        insert_key(&mut tx, user_id, key_sha256, now).await.map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(())
-    }
-
-    async fn key_owner(&self, key_sha256: &str) -> StoreResult<Option<KeyOwner>> {
-        let sql = format!(
-            "SELECT k.id AS key_id, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id \
-             WHERE k.key_sha256 = ? AND k.revoked_at IS NULL"
-        );
-        let row = sqlx::query(&sql)
-            .bind(key_sha256)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
-        row.map(|row| {
-            Ok(KeyOwner {
-                key_id: row.try_get("key_id")?,
-                user: user_from_row(&row)?,
-            })
-        })
-        .transpose()
-    }
-
-    async fn revoke_key(&self, key_id: &str, now: f64) -> StoreResult<()> {
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(key_id)
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    async fn replace_key(&self, user_id: &str, old_key_id: &str, new_key_sha256: &str, now: f64) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        sqlx::query("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL")
-            .bind(now)
-            .bind(old_key_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        insert_key(&mut tx, user_id, new_key_sha256, now)
-            .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(())
-    }
-
-    async fn count_events(&self, bucket: &str, since: f64) -> StoreResult<WindowCount> {
-        let row = sqlx::query("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM rate_events WHERE bucket = ? AND at > ?")
-            .bind(bucket)
-            .bind(since)
-            .fetch_one(&self.pool)
-            .await
-            .map_err(classify)?;
-        Ok(WindowCount {
-            count: row.try_get("n")?,
-            oldest_at: row.try_get("oldest")?,
-        })
-    }
-
-    async fn add_event(&self, bucket: &str, now: f64, expire_before: f64) -> StoreResult<()> {
-        let mut tx = self.writer.begin().await.map_err(classify)?;
-        sqlx::query("DELETE FROM rate_events WHERE bucket = ? AND at < ?")
-            .bind(bucket)
-            .bind(expire_before)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        sqlx::query("INSERT INTO rate_events (bucket, at) VALUES (?, ?)")
-            .bind(bucket)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)?;
-        Ok(())
-    }
-
-    async fn clear_events(&self, bucket: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM rate_events WHERE bucket = ?")
-            .bind(bucket)
-            .execute(&self.writer)
-            .await
-            .map_err(classify)?;
-        Ok(())
-    }
-
-    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM server_settings WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)
-    }
-
-    async fn put_setting(&self, key: &str, value: &str, now: f64) -> StoreResult<()> {
-        sqlx::query(
-            "INSERT INTO server_settings (key, value, updated_at) VALUES (?, ?, ?) \
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-        )
-        .bind(key)
-        .bind(value)
-        .bind(now)
-        .execute(&self.writer)
-        .await
-        .map_err(classify)?;
-        Ok(())
-    }
 }

@@ -1,21 +1,25 @@
-//! [`ReleaseStore`] on SQLite. Each write is one `BEGIN IMMEDIATE` transaction: an evidence
+//! [`ReleaseStore`] on either backend. Each write is one transaction: an evidence
 //! batch, a policy with its aliases, or a delivery with its effect is stored whole or not at all.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 use uuid::Uuid;
 
-use super::releases::*;
-use super::sqlite::{classify, SqliteStore};
-use super::sqlite_executions::{json_column, strings_column, to_json};
-use super::StoreResult;
+use super::identity::classify;
+use super::{lock, DbConn, DbRow, SqlStore, EVIDENCE_DIGEST};
+use crate::store::releases::*;
+
+/// Release writes take turns (as SQLite's one writer makes them): repositories, aliases and
+/// snapshots are found-or-created inside them.
+const RELEASES_LOCK: &str = "releases";
+use super::executions::{json_column, strings_column, to_json};
+use crate::store::StoreResult;
 
 const PROMOTION_COLUMNS: &str = "p.seq, p.id, p.snapshot_id, s.commit_sha, p.status, p.release_label, p.reason, \
      p.bound_artifact_digest, p.operator_identity, p.operator_user_id, p.operator_role, \
      p.claimed_operator_identity, p.requested_commit_sha, p.created_at";
 
-fn promotion_from_row(row: &SqliteRow) -> StoreResult<PromotionRecord> {
+fn promotion_from_row(row: &DbRow) -> StoreResult<PromotionRecord> {
     Ok(PromotionRecord {
         id: row.try_get("id")?,
         seq: row.try_get("seq")?,
@@ -34,18 +38,18 @@ fn promotion_from_row(row: &SqliteRow) -> StoreResult<PromotionRecord> {
     })
 }
 
-fn snapshot_from_row(row: &SqliteRow) -> StoreResult<SnapshotRecord> {
+fn snapshot_from_row(row: &DbRow) -> StoreResult<SnapshotRecord> {
     Ok(SnapshotRecord {
         id: row.try_get("id")?,
         commit_sha: row.try_get("commit_sha")?,
     })
 }
 
-async fn repo_by_key(conn: &mut SqliteConnection, key: &str) -> StoreResult<Option<RepoRecord>> {
+async fn repo_by_key(conn: &mut DbConn, key: &str) -> StoreResult<Option<RepoRecord>> {
     let row = sqlx::query(
-        "SELECT id, repo_key FROM release_repos WHERE repo_key = ?1 \
+        "SELECT id, repo_key FROM release_repos WHERE repo_key = $1 \
          UNION ALL SELECT r.id, r.repo_key FROM release_aliases a JOIN release_repos r ON r.id = a.repo_id \
-         WHERE a.alias = ?1 LIMIT 1",
+         WHERE a.alias = $1 LIMIT 1",
     )
     .bind(key)
     .fetch_optional(&mut *conn)
@@ -53,11 +57,12 @@ async fn repo_by_key(conn: &mut SqliteConnection, key: &str) -> StoreResult<Opti
     .map_err(classify)?;
     let Some(row) = row else { return Ok(None) };
     let id: String = row.try_get("id")?;
-    let aliases: Vec<String> = sqlx::query_scalar("SELECT alias FROM release_aliases WHERE repo_id = ? ORDER BY alias")
-        .bind(&id)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?;
+    let aliases: Vec<String> =
+        sqlx::query_scalar("SELECT alias FROM release_aliases WHERE repo_id = $1 ORDER BY alias")
+            .bind(&id)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(classify)?;
     Ok(Some(RepoRecord {
         id,
         key: row.try_get("repo_key")?,
@@ -66,12 +71,7 @@ async fn repo_by_key(conn: &mut SqliteConnection, key: &str) -> StoreResult<Opti
 }
 
 /// The repo `key` (by key or alias), registered when absent and `create` is set.
-async fn ensure_repo(
-    conn: &mut SqliteConnection,
-    key: &str,
-    create: bool,
-    now: f64,
-) -> StoreResult<Option<RepoRecord>> {
+async fn ensure_repo(conn: &mut DbConn, key: &str, create: bool, now: f64) -> StoreResult<Option<RepoRecord>> {
     if let Some(repo) = repo_by_key(conn, key).await? {
         return Ok(Some(repo));
     }
@@ -79,7 +79,7 @@ async fn ensure_repo(
         return Ok(None);
     }
     let id = Uuid::new_v4().to_string();
-    sqlx::query("INSERT INTO release_repos (id, repo_key, created_at) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO release_repos (id, repo_key, created_at) VALUES ($1, $2, $3)")
         .bind(&id)
         .bind(key)
         .bind(now)
@@ -93,9 +93,9 @@ async fn ensure_repo(
     }))
 }
 
-async fn upsert_issue(conn: &mut SqliteConnection, snapshot_id: &str, issue: &IngestIssue) -> StoreResult<()> {
+async fn upsert_issue(conn: &mut DbConn, snapshot_id: &str, issue: &IngestIssue) -> StoreResult<()> {
     sqlx::query(
-        "INSERT INTO release_ingest_issues (snapshot_id, code, severity, detail, recorded_at) VALUES (?, ?, ?, ?, ?) \
+        "INSERT INTO release_ingest_issues (snapshot_id, code, severity, detail, recorded_at) VALUES ($1, $2, $3, $4, $5) \
          ON CONFLICT (snapshot_id, code, detail) DO UPDATE SET recorded_at = excluded.recorded_at, severity = excluded.severity",
     )
     .bind(snapshot_id)
@@ -110,12 +110,12 @@ async fn upsert_issue(conn: &mut SqliteConnection, snapshot_id: &str, issue: &In
 }
 
 /// Writes a batch inside `conn`'s transaction.
-async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> StoreResult<Option<Recorded>> {
+async fn write_batch(conn: &mut DbConn, batch: &EvidenceBatch) -> StoreResult<Option<Recorded>> {
     let Some(repo) = ensure_repo(conn, &batch.repo_key, batch.create_repo, batch.now).await? else {
         return Ok(None);
     };
     let existing: Option<String> =
-        sqlx::query_scalar("SELECT id FROM release_snapshots WHERE repo_id = ? AND commit_sha = ?")
+        sqlx::query_scalar("SELECT id FROM release_snapshots WHERE repo_id = $1 AND commit_sha = $2")
             .bind(&repo.id)
             .bind(&batch.commit_sha)
             .fetch_optional(&mut *conn)
@@ -123,7 +123,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> Stor
             .map_err(classify)?;
     let (snapshot_id, created) = match existing {
         Some(id) => {
-            sqlx::query("UPDATE release_snapshots SET updated_at = ? WHERE id = ?")
+            sqlx::query("UPDATE release_snapshots SET updated_at = $1 WHERE id = $2")
                 .bind(batch.now)
                 .bind(&id)
                 .execute(&mut *conn)
@@ -134,7 +134,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> Stor
         None => {
             let id = Uuid::new_v4().to_string();
             sqlx::query(
-                "INSERT INTO release_snapshots (id, repo_id, commit_sha, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO release_snapshots (id, repo_id, commit_sha, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(&id)
             .bind(&repo.id)
@@ -149,9 +149,9 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> Stor
     };
     for row in &batch.rows {
         if row.kind == "artifact" {
-            let old: Option<String> = sqlx::query_scalar(
-                "SELECT json_extract(data, '$.digest') FROM release_evidence WHERE snapshot_id = ? AND evidence_id = ?",
-            )
+            let old: Option<String> = sqlx::query_scalar(&format!(
+                "SELECT {EVIDENCE_DIGEST} FROM release_evidence WHERE snapshot_id = $1 AND evidence_id = $2"
+            ))
             .bind(&snapshot_id)
             .bind(&row.evidence_id)
             .fetch_optional(&mut *conn)
@@ -170,7 +170,7 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> Stor
             }
         }
         sqlx::query(
-            "INSERT INTO release_evidence (snapshot_id, evidence_id, kind, data, recorded_at) VALUES (?, ?, ?, ?, ?) \
+            "INSERT INTO release_evidence (snapshot_id, evidence_id, kind, data, recorded_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT (snapshot_id, evidence_id) DO UPDATE SET data = excluded.data, recorded_at = excluded.recorded_at",
         )
         .bind(&snapshot_id)
@@ -189,14 +189,14 @@ async fn write_batch(conn: &mut SqliteConnection, batch: &EvidenceBatch) -> Stor
 }
 
 #[async_trait]
-impl ReleaseStore for SqliteStore {
+impl ReleaseStore for SqlStore {
     async fn find_repo(&self, key: &str) -> StoreResult<Option<RepoRecord>> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         repo_by_key(&mut conn, key).await
     }
 
     async fn release_policy(&self, repo_id: &str) -> StoreResult<Option<StoredReleasePolicy>> {
-        let row = sqlx::query("SELECT * FROM release_policies WHERE repo_id = ?")
+        let row = sqlx::query("SELECT * FROM release_policies WHERE repo_id = $1")
             .bind(repo_id)
             .fetch_optional(&self.pool)
             .await
@@ -219,13 +219,14 @@ impl ReleaseStore for SqliteStore {
 
     async fn put_release_policy(&self, key: &str, write: &PolicyWrite) -> StoreResult<PolicyPut> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, RELEASES_LOCK).await?;
         let repo = ensure_repo(&mut tx, key, true, write.now)
             .await?
             .expect("ensure_repo creates when asked");
         for alias in &write.aliases {
             let holder: Option<String> = sqlx::query_scalar(
-                "SELECT id FROM release_repos WHERE repo_key = ?1 \
-                 UNION ALL SELECT repo_id FROM release_aliases WHERE alias = ?1 LIMIT 1",
+                "SELECT id FROM release_repos WHERE repo_key = $1 \
+                 UNION ALL SELECT repo_id FROM release_aliases WHERE alias = $1 LIMIT 1",
             )
             .bind(alias)
             .fetch_optional(&mut *tx)
@@ -235,13 +236,13 @@ impl ReleaseStore for SqliteStore {
                 return Ok(PolicyPut::AliasConflict);
             }
         }
-        sqlx::query("DELETE FROM release_aliases WHERE repo_id = ?")
+        sqlx::query("DELETE FROM release_aliases WHERE repo_id = $1")
             .bind(&repo.id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
         for alias in &write.aliases {
-            sqlx::query("INSERT INTO release_aliases (alias, repo_id) VALUES (?, ?)")
+            sqlx::query("INSERT INTO release_aliases (alias, repo_id) VALUES ($1, $2)")
                 .bind(alias)
                 .bind(&repo.id)
                 .execute(&mut *tx)
@@ -249,7 +250,7 @@ impl ReleaseStore for SqliteStore {
                 .map_err(classify)?;
         }
         let version: i64 =
-            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM release_policies WHERE repo_id = ?")
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM release_policies WHERE repo_id = $1")
                 .bind(&repo.id)
                 .fetch_one(&mut *tx)
                 .await
@@ -257,7 +258,7 @@ impl ReleaseStore for SqliteStore {
         sqlx::query(
             "INSERT INTO release_policies (repo_id, presets, required_checks, required_properties, require_attestation, \
              require_reviewed_workflow, max_evidence_age_days, version, updated_at, updated_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (repo_id) DO UPDATE SET presets = excluded.presets, \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (repo_id) DO UPDATE SET presets = excluded.presets, \
              required_checks = excluded.required_checks, required_properties = excluded.required_properties, \
              require_attestation = excluded.require_attestation, require_reviewed_workflow = excluded.require_reviewed_workflow, \
              max_evidence_age_days = excluded.max_evidence_age_days, version = excluded.version, \
@@ -295,6 +296,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn record_evidence(&self, batch: &EvidenceBatch) -> StoreResult<Option<Recorded>> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, RELEASES_LOCK).await?;
         let recorded = write_batch(&mut tx, batch).await?;
         tx.commit().await.map_err(classify)?;
         Ok(recorded)
@@ -302,7 +304,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn snapshot(&self, repo_id: &str, commit: Option<&str>) -> StoreResult<Option<SnapshotRecord>> {
         let row = sqlx::query(
-            "SELECT * FROM release_snapshots WHERE repo_id = ?1 AND (?2 IS NULL OR commit_sha = ?2) \
+            "SELECT * FROM release_snapshots WHERE repo_id = $1 AND ($2 IS NULL OR commit_sha = $2) \
              ORDER BY created_at DESC, id DESC LIMIT 1",
         )
         .bind(repo_id)
@@ -315,7 +317,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn evidence(&self, snapshot_id: &str) -> StoreResult<Vec<StoredEvidence>> {
         let rows = sqlx::query(
-            "SELECT evidence_id, kind, data, recorded_at FROM release_evidence WHERE snapshot_id = ? ORDER BY evidence_id",
+            "SELECT evidence_id, kind, data, recorded_at FROM release_evidence WHERE snapshot_id = $1 ORDER BY evidence_id",
         )
         .bind(snapshot_id)
         .fetch_all(&self.pool)
@@ -335,7 +337,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn ingest_issues(&self, snapshot_id: &str) -> StoreResult<Vec<IngestIssue>> {
         let rows = sqlx::query(
-            "SELECT code, severity, detail, recorded_at FROM release_ingest_issues WHERE snapshot_id = ? ORDER BY code, detail",
+            "SELECT code, severity, detail, recorded_at FROM release_ingest_issues WHERE snapshot_id = $1 ORDER BY code, detail",
         )
         .bind(snapshot_id)
         .fetch_all(&self.pool)
@@ -355,6 +357,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn add_ingest_issue(&self, snapshot_id: &str, issue: &IngestIssue) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, RELEASES_LOCK).await?;
         upsert_issue(&mut tx, snapshot_id, issue).await?;
         tx.commit().await.map_err(classify)
     }
@@ -362,7 +365,7 @@ impl ReleaseStore for SqliteStore {
     async fn snapshot_promotions(&self, snapshot_id: &str) -> StoreResult<Vec<PromotionRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PROMOTION_COLUMNS} FROM release_promotions p JOIN release_snapshots s ON s.id = p.snapshot_id \
-             WHERE p.snapshot_id = ? ORDER BY p.created_at, p.seq"
+             WHERE p.snapshot_id = $1 ORDER BY p.created_at, p.seq"
         ))
         .bind(snapshot_id)
         .fetch_all(&self.pool)
@@ -374,7 +377,7 @@ impl ReleaseStore for SqliteStore {
     async fn repo_promotions(&self, repo_id: &str) -> StoreResult<Vec<PromotionRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PROMOTION_COLUMNS} FROM release_promotions p JOIN release_snapshots s ON s.id = p.snapshot_id \
-             WHERE p.repo_id = ? ORDER BY p.created_at, p.seq"
+             WHERE p.repo_id = $1 ORDER BY p.created_at, p.seq"
         ))
         .bind(repo_id)
         .fetch_all(&self.pool)
@@ -391,7 +394,7 @@ impl ReleaseStore for SqliteStore {
     ) -> StoreResult<Vec<PromotionRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {PROMOTION_COLUMNS} FROM release_promotions p JOIN release_snapshots s ON s.id = p.snapshot_id \
-             WHERE p.repo_id = ?1 AND (?2 IS NULL OR s.commit_sha = ?2) ORDER BY p.created_at DESC, p.seq DESC LIMIT ?3"
+             WHERE p.repo_id = $1 AND ($2 IS NULL OR s.commit_sha = $2) ORDER BY p.created_at DESC, p.seq DESC LIMIT $3"
         ))
         .bind(repo_id)
         .bind(commit)
@@ -404,10 +407,11 @@ impl ReleaseStore for SqliteStore {
 
     async fn insert_promotion(&self, p: &NewPromotion) -> StoreResult<PromotionRecord> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, RELEASES_LOCK).await?;
         sqlx::query(
             "INSERT INTO release_promotions (id, snapshot_id, repo_id, status, release_label, reason, bound_artifact_digest, \
              operator_identity, operator_user_id, operator_role, claimed_operator_identity, requested_commit_sha, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&p.id)
         .bind(&p.snapshot_id)
@@ -427,7 +431,7 @@ impl ReleaseStore for SqliteStore {
         .map_err(classify)?;
         let row = sqlx::query(&format!(
             "SELECT {PROMOTION_COLUMNS} FROM release_promotions p JOIN release_snapshots s ON s.id = p.snapshot_id \
-             WHERE p.id = ?"
+             WHERE p.id = $1"
         ))
         .bind(&p.id)
         .fetch_one(&mut *tx)
@@ -439,11 +443,12 @@ impl ReleaseStore for SqliteStore {
     }
 
     async fn github_delivery_seen(&self, delivery_id: &str) -> StoreResult<bool> {
-        let seen: Option<i64> = sqlx::query_scalar("SELECT 1 FROM github_deliveries WHERE delivery_id = ?")
-            .bind(delivery_id)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(classify)?;
+        let seen: Option<String> =
+            sqlx::query_scalar("SELECT delivery_id FROM github_deliveries WHERE delivery_id = $1")
+                .bind(delivery_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(classify)?;
         Ok(seen.is_some())
     }
 
@@ -453,9 +458,10 @@ impl ReleaseStore for SqliteStore {
         effect: &DeliveryEffect,
     ) -> StoreResult<DeliveryRecorded> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, RELEASES_LOCK).await?;
         let inserted = sqlx::query(
             "INSERT INTO github_deliveries (delivery_id, event, action, repo_key, received_at, outcome) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id) DO NOTHING",
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id) DO NOTHING",
         )
         .bind(&delivery.delivery_id)
         .bind(&delivery.event)
@@ -477,7 +483,7 @@ impl ReleaseStore for SqliteStore {
             }
             DeliveryEffect::PrHead(head) => {
                 sqlx::query(
-                    "INSERT INTO github_pr_heads (repo_id, number, head_sha, full_name, updated_at) VALUES (?, ?, ?, ?, ?) \
+                    "INSERT INTO github_pr_heads (repo_id, number, head_sha, full_name, updated_at) VALUES ($1, $2, $3, $4, $5) \
                      ON CONFLICT (repo_id, number) DO UPDATE SET head_sha = excluded.head_sha, \
                      full_name = excluded.full_name, updated_at = excluded.updated_at",
                 )
@@ -497,7 +503,7 @@ impl ReleaseStore for SqliteStore {
 
     async fn pr_heads(&self, repo_id: &str, head_sha: &str) -> StoreResult<Vec<PrHead>> {
         let rows = sqlx::query(
-            "SELECT repo_id, number, head_sha, full_name FROM github_pr_heads WHERE repo_id = ? AND head_sha = ? ORDER BY number",
+            "SELECT repo_id, number, head_sha, full_name FROM github_pr_heads WHERE repo_id = $1 AND head_sha = $2 ORDER BY number",
         )
         .bind(repo_id)
         .bind(head_sha)

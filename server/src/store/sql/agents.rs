@@ -1,15 +1,15 @@
-//! [`AgentStore`] on SQLite. A child token's budget reservation is a conditional update of its
+//! [`AgentStore`] on either backend. A child token's budget reservation is a conditional update of its
 //! parent inside the transaction that inserts the child, so concurrent children can never
 //! reserve more than the parent has left.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
-use super::agents::*;
-use super::sqlite::{classify, SqliteStore};
-use super::sqlite_executions::{decode_error, json_column, strings_column, to_json};
-use super::{NewToken, Page, StoreResult};
+use super::executions::{decode_error, json_column, strings_column, to_json};
+use super::identity::classify;
+use super::{DbConn, DbRow, SqlStore};
+use crate::store::agents::*;
+use crate::store::{NewToken, Page, StoreResult};
 
 const TOKEN_COLUMNS: &str = "id, user_id, agent_id, parent_id, permissions, budget_cents, spent_cents, \
      reserved_cents, compliance_policy, metadata, jws, created_at, expires_at, revoked_at";
@@ -17,7 +17,7 @@ const TOKEN_COLUMNS: &str = "id, user_id, agent_id, parent_id, permissions, budg
 const DELEGATION_COLUMNS: &str = "id, user_id, parent_id, parent_agent_id, child_id, child_agent_id, \
      permissions, budget, status, code, reason, token_id, parent_verified, created_at";
 
-fn token_from_row(row: &SqliteRow) -> StoreResult<TokenRecord> {
+fn token_from_row(row: &DbRow) -> StoreResult<TokenRecord> {
     Ok(TokenRecord {
         id: row.try_get("id")?,
         user_id: row.try_get("user_id")?,
@@ -36,7 +36,7 @@ fn token_from_row(row: &SqliteRow) -> StoreResult<TokenRecord> {
     })
 }
 
-fn delegation_from_row(row: &SqliteRow) -> StoreResult<DelegationRecord> {
+fn delegation_from_row(row: &DbRow) -> StoreResult<DelegationRecord> {
     let status: String = row.try_get("status")?;
     Ok(DelegationRecord {
         id: row.try_get("id")?,
@@ -58,11 +58,11 @@ fn delegation_from_row(row: &SqliteRow) -> StoreResult<DelegationRecord> {
 
 /// Inserts a token, a child only after reserving its budget from the parent; `false` (nothing
 /// written) when the parent is revoked or has too little left.
-async fn reserve_and_insert(conn: &mut SqliteConnection, token: &NewToken) -> StoreResult<bool> {
+async fn reserve_and_insert(conn: &mut DbConn, token: &NewToken) -> StoreResult<bool> {
     if let Some(parent) = &token.parent_id {
         let reserved = sqlx::query(
-            "UPDATE capability_tokens SET reserved_cents = reserved_cents + ?1 \
-             WHERE id = ?2 AND revoked_at IS NULL AND budget_cents - spent_cents - reserved_cents >= ?1",
+            "UPDATE capability_tokens SET reserved_cents = reserved_cents + $1 \
+             WHERE id = $2 AND revoked_at IS NULL AND budget_cents - spent_cents - reserved_cents >= $1",
         )
         .bind(token.budget_cents)
         .bind(parent)
@@ -78,10 +78,10 @@ async fn reserve_and_insert(conn: &mut SqliteConnection, token: &NewToken) -> St
 }
 
 /// Inserts `token` as it is (no budget reservation).
-pub(super) async fn insert_token(conn: &mut SqliteConnection, token: &NewToken) -> StoreResult<()> {
+pub(in crate::store) async fn insert_token(conn: &mut DbConn, token: &NewToken) -> StoreResult<()> {
     sqlx::query(
         "INSERT INTO capability_tokens (id, user_id, agent_id, parent_id, permissions, budget_cents, \
-         compliance_policy, metadata, jws, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         compliance_policy, metadata, jws, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     )
     .bind(&token.id)
     .bind(&token.user_id)
@@ -101,10 +101,10 @@ pub(super) async fn insert_token(conn: &mut SqliteConnection, token: &NewToken) 
 }
 
 /// `WHERE` for an optional owner bound as `?1`.
-const OWNER_FILTER: &str = "(?1 IS NULL OR user_id = ?1)";
+const OWNER_FILTER: &str = "($1 IS NULL OR user_id = $1)";
 
 #[async_trait]
-impl AgentStore for SqliteStore {
+impl AgentStore for SqlStore {
     async fn issue_token(&self, token: &NewToken) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
         if !reserve_and_insert(&mut tx, token).await? {
@@ -115,7 +115,7 @@ impl AgentStore for SqliteStore {
     }
 
     async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
-        sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM capability_tokens WHERE id = ?"))
+        sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM capability_tokens WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await
@@ -128,7 +128,7 @@ impl AgentStore for SqliteStore {
     async fn list_tokens(&self, owner: Option<&str>, page: Page) -> StoreResult<Vec<TokenRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {TOKEN_COLUMNS} FROM capability_tokens WHERE {OWNER_FILTER} \
-             ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3"
+             ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
         ))
         .bind(owner)
         .bind(page.limit)
@@ -143,8 +143,8 @@ impl AgentStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "WITH RECURSIVE tree(id) AS ( \
-                 SELECT ?1 UNION SELECT t.id FROM capability_tokens t JOIN tree ON t.parent_id = tree.id) \
-             UPDATE capability_tokens SET revoked_at = ?2 WHERE id IN tree AND revoked_at IS NULL",
+                 SELECT $1 UNION SELECT t.id FROM capability_tokens t JOIN tree ON t.parent_id = tree.id) \
+             UPDATE capability_tokens SET revoked_at = $2 WHERE id IN (SELECT id FROM tree) AND revoked_at IS NULL",
         )
         .bind(id)
         .bind(now)
@@ -162,7 +162,7 @@ impl AgentStore for SqliteStore {
             }
         }
         sqlx::query(&format!(
-            "INSERT INTO delegations ({DELEGATION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO delegations ({DELEGATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)"
         ))
         .bind(&record.id)
         .bind(&record.user_id)
@@ -188,7 +188,7 @@ impl AgentStore for SqliteStore {
     async fn recent_delegations(&self, owner: Option<&str>, limit: i64) -> StoreResult<Vec<DelegationRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {DELEGATION_COLUMNS} FROM delegations WHERE {OWNER_FILTER} \
-             ORDER BY created_at DESC, id DESC LIMIT ?2"
+             ORDER BY created_at DESC, id DESC LIMIT $2"
         ))
         .bind(owner)
         .bind(limit)
@@ -200,7 +200,7 @@ impl AgentStore for SqliteStore {
 
     async fn add_glass_box_record(&self, record: &GlassBoxRecord) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("INSERT INTO glass_box_records (id, user_id, record, stored_at) VALUES (?, ?, ?, ?)")
+        sqlx::query("INSERT INTO glass_box_records (id, user_id, record, stored_at) VALUES ($1, $2, $3, $4)")
             .bind(&record.id)
             .bind(&record.user_id)
             .bind(to_json(&record.record))
@@ -214,7 +214,7 @@ impl AgentStore for SqliteStore {
     async fn glass_box_records(&self, owner: Option<&str>, page: Page) -> StoreResult<Vec<GlassBoxRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT id, user_id, record, stored_at FROM glass_box_records WHERE {OWNER_FILTER} \
-             ORDER BY stored_at DESC, id DESC LIMIT ?2 OFFSET ?3"
+             ORDER BY stored_at DESC, id DESC LIMIT $2 OFFSET $3"
         ))
         .bind(owner)
         .bind(page.limit)

@@ -1,22 +1,22 @@
-//! [`WorkflowStore`] on SQLite. Every change is one `BEGIN IMMEDIATE` transaction that checks
+//! [`WorkflowStore`] on either backend. Every change is one transaction that locks the workflow and checks
 //! the workflow is still live before it writes, so concurrent advances and a cancellation never
 //! interleave.
 
 use async_trait::async_trait;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, SqliteConnection};
+use sqlx::Row;
 
-use super::sqlite::{classify, SqliteStore};
-use super::sqlite_executions::{
-    append_event, decode_error, insert_execution, optional_json_column, strings_column, to_json,
+use super::executions::{
+    append_event, decode_error, insert_execution, optional_json_column, preset_version, strings_column, to_json,
 };
-use super::workflows::*;
-use super::{EventDraft, Page, StoreResult};
+use super::identity::classify;
+use super::{DbConn, DbRow, SqlStore, FOR_UPDATE};
+use crate::store::workflows::*;
+use crate::store::{EventDraft, Page, StoreResult, JOB_QUEUED};
 
 const WORKFLOW_COLUMNS: &str = "id, user_id, user_role, name, description, status, created_at, updated_at, \
      completed_at, current_stage_index, error";
 
-fn stage_from_row(row: &SqliteRow) -> StoreResult<StageRecord> {
+fn stage_from_row(row: &DbRow) -> StoreResult<StageRecord> {
     let status: String = row.try_get("status")?;
     Ok(StageRecord {
         index: row.try_get("stage_index")?,
@@ -24,8 +24,11 @@ fn stage_from_row(row: &SqliteRow) -> StoreResult<StageRecord> {
         name: row.try_get("name")?,
         task: row.try_get("task")?,
         compliance_policy: row.try_get("compliance_policy")?,
-        preset: match (row.try_get("preset_key")?, row.try_get("preset_version")?) {
-            (Some(key), Some(version)) => Some((key, version)),
+        preset: match (
+            row.try_get("preset_key")?,
+            row.try_get::<Option<i64>, _>("preset_version")?,
+        ) {
+            (Some(key), Some(version)) => Some((key, preset_version(version)?)),
             _ => None,
         },
         budget_cents: row.try_get("budget_cents")?,
@@ -45,7 +48,7 @@ fn stage_from_row(row: &SqliteRow) -> StoreResult<StageRecord> {
     })
 }
 
-fn workflow_from_row(row: &SqliteRow, stages: Vec<StageRecord>) -> StoreResult<WorkflowRecord> {
+fn workflow_from_row(row: &DbRow, stages: Vec<StageRecord>) -> StoreResult<WorkflowRecord> {
     let status: String = row.try_get("status")?;
     Ok(WorkflowRecord {
         id: row.try_get("id")?,
@@ -63,8 +66,8 @@ fn workflow_from_row(row: &SqliteRow, stages: Vec<StageRecord>) -> StoreResult<W
     })
 }
 
-async fn stages_of(conn: &mut SqliteConnection, workflow_id: &str) -> StoreResult<Vec<StageRecord>> {
-    let rows = sqlx::query("SELECT * FROM workflow_stages WHERE workflow_id = ? ORDER BY stage_index")
+async fn stages_of(conn: &mut DbConn, workflow_id: &str) -> StoreResult<Vec<StageRecord>> {
+    let rows = sqlx::query("SELECT * FROM workflow_stages WHERE workflow_id = $1 ORDER BY stage_index")
         .bind(workflow_id)
         .fetch_all(&mut *conn)
         .await
@@ -72,9 +75,9 @@ async fn stages_of(conn: &mut SqliteConnection, workflow_id: &str) -> StoreResul
     rows.iter().map(stage_from_row).collect()
 }
 
-/// The workflow's status inside `tx`, if it exists.
-async fn status_of(tx: &mut SqliteConnection, workflow_id: &str) -> StoreResult<Option<WorkflowStatus>> {
-    let status: Option<String> = sqlx::query_scalar("SELECT status FROM workflows WHERE id = ?")
+/// The workflow's status inside `tx`, if it exists; the row stays locked until the commit.
+async fn status_of(tx: &mut DbConn, workflow_id: &str) -> StoreResult<Option<WorkflowStatus>> {
+    let status: Option<String> = sqlx::query_scalar(&format!("SELECT status FROM workflows WHERE id = $1{FOR_UPDATE}"))
         .bind(workflow_id)
         .fetch_optional(&mut *tx)
         .await
@@ -86,15 +89,15 @@ async fn status_of(tx: &mut SqliteConnection, workflow_id: &str) -> StoreResult<
 
 /// Makes the workflow terminal and erases its stage keys.
 async fn close_workflow(
-    tx: &mut SqliteConnection,
+    tx: &mut DbConn,
     workflow_id: &str,
     status: WorkflowStatus,
     error: &str,
     now: f64,
 ) -> StoreResult<()> {
     sqlx::query(
-        "UPDATE workflows SET status = ?1, error = CASE WHEN error = '' THEN ?2 ELSE error END, \
-         completed_at = COALESCE(completed_at, ?3), updated_at = ?3 WHERE id = ?4",
+        "UPDATE workflows SET status = $1, error = CASE WHEN error = '' THEN $2 ELSE error END, \
+         completed_at = COALESCE(completed_at, $3), updated_at = $3 WHERE id = $4",
     )
     .bind(status.as_str())
     .bind(error)
@@ -103,7 +106,7 @@ async fn close_workflow(
     .execute(&mut *tx)
     .await
     .map_err(classify)?;
-    sqlx::query("UPDATE workflow_stages SET api_key = NULL WHERE workflow_id = ?")
+    sqlx::query("UPDATE workflow_stages SET api_key = NULL WHERE workflow_id = $1")
         .bind(workflow_id)
         .execute(&mut *tx)
         .await
@@ -120,7 +123,7 @@ fn event_at(kind: &str, data: serde_json::Value, timestamp: f64) -> EventDraft {
 }
 
 #[async_trait]
-impl WorkflowStore for SqliteStore {
+impl WorkflowStore for SqlStore {
     async fn create_workflow(
         &self,
         workflow: &NewWorkflow,
@@ -130,7 +133,7 @@ impl WorkflowStore for SqliteStore {
         let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO workflows (id, user_id, user_role, name, description, status, created_at, updated_at) \
-             VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7)",
         )
         .bind(&workflow.id)
         .bind(&workflow.user_id)
@@ -147,7 +150,7 @@ impl WorkflowStore for SqliteStore {
                 "INSERT INTO workflow_stages (workflow_id, stage_index, id, name, task, compliance_policy, \
                  preset_key, preset_version, budget_cents, stage_role, provider, model, api_key, permissions, \
                  upstream_stage_ids, plan, status) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 'pending')",
             )
             .bind(&workflow.id)
             .bind(index as i64)
@@ -156,7 +159,7 @@ impl WorkflowStore for SqliteStore {
             .bind(&stage.task)
             .bind(&stage.compliance_policy)
             .bind(&stage.preset_key)
-            .bind(stage.preset_version)
+            .bind(i64::from(stage.preset_version))
             .bind(stage.budget_cents)
             .bind(&stage.stage_role)
             .bind(&stage.provider)
@@ -175,7 +178,7 @@ impl WorkflowStore for SqliteStore {
 
     async fn workflow(&self, id: &str) -> StoreResult<Option<WorkflowRecord>> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
-        let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = ?"))
+        let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
             .await
@@ -193,8 +196,8 @@ impl WorkflowStore for SqliteStore {
     ) -> StoreResult<Vec<WorkflowRecord>> {
         let mut conn = self.pool.acquire().await.map_err(classify)?;
         let rows = sqlx::query(&format!(
-            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE (?1 IS NULL OR user_id = ?1) \
-             AND (?2 IS NULL OR status = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3 OFFSET ?4"
+            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE ($1 IS NULL OR user_id = $1) \
+             AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
         ))
         .bind(owner)
         .bind(status.map(WorkflowStatus::as_str))
@@ -233,7 +236,7 @@ impl WorkflowStore for SqliteStore {
         }
         let now = stage_started.timestamp;
         let stage_status: Option<String> =
-            sqlx::query_scalar("SELECT status FROM workflow_stages WHERE workflow_id = ? AND stage_index = ?")
+            sqlx::query_scalar("SELECT status FROM workflow_stages WHERE workflow_id = $1 AND stage_index = $2")
                 .bind(workflow_id)
                 .bind(index)
                 .fetch_optional(&mut *tx)
@@ -252,8 +255,8 @@ impl WorkflowStore for SqliteStore {
         )
         .await?;
         sqlx::query(
-            "UPDATE workflow_stages SET status = 'running', started_at = ?1, error = '', execution_id = ?2 \
-             WHERE workflow_id = ?3 AND stage_index = ?4",
+            "UPDATE workflow_stages SET status = 'running', started_at = $1, error = '', execution_id = $2 \
+             WHERE workflow_id = $3 AND stage_index = $4",
         )
         .bind(now)
         .bind(&execution.execution.id)
@@ -263,14 +266,14 @@ impl WorkflowStore for SqliteStore {
         .await
         .map_err(classify)?;
         if let Some(started) = started {
-            sqlx::query("UPDATE workflows SET error = '' WHERE id = ?")
+            sqlx::query("UPDATE workflows SET error = '' WHERE id = $1")
                 .bind(workflow_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
             append_event(&mut tx, workflow_id, started).await?;
         }
-        sqlx::query("UPDATE workflows SET status = 'running', current_stage_index = ?, updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE workflows SET status = 'running', current_stage_index = $1, updated_at = $2 WHERE id = $3")
             .bind(index)
             .bind(now)
             .bind(workflow_id)
@@ -278,7 +281,7 @@ impl WorkflowStore for SqliteStore {
             .await
             .map_err(classify)?;
         append_event(&mut tx, workflow_id, stage_started).await?;
-        self.commit_announcing(tx, &[workflow_id, &execution.execution.id])
+        self.commit_announcing(tx, &[workflow_id, &execution.execution.id, JOB_QUEUED])
             .await?;
         Ok(true)
     }
@@ -300,8 +303,8 @@ impl WorkflowStore for SqliteStore {
             StageOutcome::Failed { error } => ("failed", error.as_str(), None),
         };
         sqlx::query(
-            "UPDATE workflow_stages SET status = ?1, error = ?2, output_summary = ?3, completed_at = ?4 \
-             WHERE workflow_id = ?5 AND stage_index = ?6",
+            "UPDATE workflow_stages SET status = $1, error = $2, output_summary = $3, completed_at = $4 \
+             WHERE workflow_id = $5 AND stage_index = $6",
         )
         .bind(status)
         .bind(error)
@@ -312,7 +315,7 @@ impl WorkflowStore for SqliteStore {
         .execute(&mut *tx)
         .await
         .map_err(classify)?;
-        sqlx::query("UPDATE workflows SET updated_at = ? WHERE id = ?")
+        sqlx::query("UPDATE workflows SET updated_at = $1 WHERE id = $2")
             .bind(now)
             .bind(workflow_id)
             .execute(&mut *tx)
@@ -332,8 +335,8 @@ impl WorkflowStore for SqliteStore {
             }
             StageOutcome::Failed { error } => {
                 sqlx::query(
-                    "UPDATE workflow_stages SET status = 'blocked', error = ?1, completed_at = ?2 \
-                     WHERE workflow_id = ?3 AND stage_index > ?4 AND status = 'pending'",
+                    "UPDATE workflow_stages SET status = 'blocked', error = $1, completed_at = $2 \
+                     WHERE workflow_id = $3 AND stage_index > $4 AND status = 'pending'",
                 )
                 .bind(format!("Blocked by failure of stage '{}'", stage.name))
                 .bind(now)
@@ -362,9 +365,9 @@ impl WorkflowStore for SqliteStore {
         let now = events.first().map_or(0.0, |e| e.timestamp);
         const CANCELLED: &str = "Workflow cancelled by operator";
         sqlx::query(
-            "UPDATE workflow_stages SET status = 'cancelled', completed_at = ?1, \
-             error = CASE WHEN error = '' THEN ?2 ELSE error END \
-             WHERE workflow_id = ?3 AND status IN ('pending', 'running')",
+            "UPDATE workflow_stages SET status = 'cancelled', completed_at = $1, \
+             error = CASE WHEN error = '' THEN $2 ELSE error END \
+             WHERE workflow_id = $3 AND status IN ('pending', 'running')",
         )
         .bind(now)
         .bind(CANCELLED)

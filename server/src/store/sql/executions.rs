@@ -1,21 +1,21 @@
-//! [`ExecutionStore`] on SQLite. Transactions that read before they write (the event chain, the
-//! queue) start with `BEGIN IMMEDIATE`, taking the write lock up front: a deferred transaction
-//! that upgrades after another connection wrote fails at once with `SQLITE_BUSY` instead of
-//! waiting for the busy timeout.
+//! [`ExecutionStore`] on either backend. Every write transaction on one execution first takes
+//! that execution's named [`lock`] (the one its event chain is appended under), so concurrent
+//! workers, cancellations and replicas take turns per execution and always meet the row locks
+//! after it, in one order: they never interleave and never deadlock.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
 use serde_json::Value;
-use sqlx::sqlite::SqliteRow;
-use sqlx::{Row, Sqlite, SqliteConnection, Transaction};
+use sqlx::{Row, Transaction};
 use tokio::sync::broadcast;
 
-use super::executions::*;
-use super::sqlite::{classify, SqliteStore};
-use super::sqlite_agents::insert_token;
-use super::{Page, StoreError, StoreResult};
+use super::agents::insert_token;
+use super::identity::classify;
+use super::{lock, Db, DbConn, DbRow, SqlStore, FOR_UPDATE, SKIP_LOCKED};
+use crate::store::executions::*;
+use crate::store::{Page, StoreError, StoreResult};
 
 const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
      e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
@@ -24,30 +24,35 @@ const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_st
      e.input_tokens, e.output_tokens, e.final_violations, e.final_scan, e.artifact, e.release_binding, t.permissions, t.budget_cents, t.spent_cents, \
      t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at";
 
-pub(super) fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+pub(in crate::store) fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
     StoreError::Other(sqlx::Error::Decode(format!("{what}: {err}").into()))
 }
 
-pub(super) fn json_column(row: &SqliteRow, name: &str) -> StoreResult<Value> {
+pub(in crate::store) fn json_column(row: &DbRow, name: &str) -> StoreResult<Value> {
     let text: String = row.try_get(name)?;
     serde_json::from_str(&text).map_err(|err| decode_error(name, err))
 }
 
-pub(super) fn optional_json_column(row: &SqliteRow, name: &str) -> StoreResult<Option<Value>> {
+pub(in crate::store) fn optional_json_column(row: &DbRow, name: &str) -> StoreResult<Option<Value>> {
     let text: Option<String> = row.try_get(name)?;
     text.map(|t| serde_json::from_str(&t).map_err(|err| decode_error(name, err)))
         .transpose()
 }
 
-pub(super) fn strings_column(row: &SqliteRow, name: &str) -> StoreResult<Vec<String>> {
+pub(in crate::store) fn strings_column(row: &DbRow, name: &str) -> StoreResult<Vec<String>> {
     serde_json::from_value(json_column(row, name)?).map_err(|err| decode_error(name, err))
 }
 
-pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
+/// A preset version: `u32` to the engine, BIGINT in the tables (PostgreSQL has no unsigned types).
+pub(in crate::store) fn preset_version(stored: i64) -> StoreResult<u32> {
+    u32::try_from(stored).map_err(|err| decode_error("preset version", err))
+}
+
+pub(in crate::store) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("JSON values always serialise")
 }
 
-fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
+fn execution_from_row(row: &DbRow) -> StoreResult<ExecutionRecord> {
     let status: String = row.try_get("status")?;
     let revoked_at: Option<f64> = row.try_get("token_revoked_at")?;
     Ok(ExecutionRecord {
@@ -71,7 +76,7 @@ fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
         verification_summary: optional_json_column(row, "verification_summary")?,
         verification_profile: json_column(row, "verification_profile")?,
         preset_key: row.try_get("preset_key")?,
-        preset_version: row.try_get("preset_version")?,
+        preset_version: preset_version(row.try_get("preset_version")?)?,
         preset_digest: row.try_get("preset_digest")?,
         token_id: row.try_get("token_id")?,
         workflow_id: row.try_get("workflow_id")?,
@@ -91,15 +96,16 @@ fn execution_from_row(row: &SqliteRow) -> StoreResult<ExecutionRecord> {
     })
 }
 
-/// Appends `draft` to `subject_id`'s chain inside `tx` (which must hold the write lock). The
-/// transaction is then committed with [`SqliteStore::commit_appended`], which announces it.
-pub(super) async fn append_event(
-    tx: &mut SqliteConnection,
+/// Appends `draft` to `subject_id`'s chain inside `tx`, holding the chain's lock until the
+/// commit. The transaction is then committed with [`SqlStore::commit_appended`], which announces it.
+pub(in crate::store) async fn append_event(
+    tx: &mut DbConn,
     subject_id: &str,
     draft: &EventDraft,
 ) -> StoreResult<StoredEvent> {
+    lock(&mut *tx, subject_id).await?;
     let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM events WHERE subject_id = ? ORDER BY seq DESC LIMIT 1")
+        sqlx::query_as("SELECT seq, hash FROM events WHERE subject_id = $1 ORDER BY seq DESC LIMIT 1")
             .bind(subject_id)
             .fetch_optional(&mut *tx)
             .await
@@ -115,7 +121,7 @@ pub(super) async fn append_event(
     };
     let hash = chain_hash(&prev_hash, &chained).map_err(|err| decode_error("event data", err))?;
     sqlx::query(
-        "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(subject_id)
     .bind(seq)
@@ -138,8 +144,8 @@ pub(super) async fn append_event(
 }
 
 /// Writes a new execution with its token, `execution.created` event and queued job, inside `tx`.
-pub(super) async fn insert_execution(
-    tx: &mut SqliteConnection,
+pub(in crate::store) async fn insert_execution(
+    tx: &mut DbConn,
     token: &NewToken,
     execution: &NewExecution,
     created: &EventDraft,
@@ -149,7 +155,7 @@ pub(super) async fn insert_execution(
     sqlx::query(
         "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
          compliance_policy, verification_profile, preset_key, preset_version, preset_digest, token_id, run_spec, \
-         workflow_id, workflow_stage_id) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+         workflow_id, workflow_stage_id) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
     )
     .bind(&execution.id)
     .bind(&execution.user_id)
@@ -161,7 +167,7 @@ pub(super) async fn insert_execution(
     .bind(&execution.compliance_policy)
     .bind(to_json(&execution.verification_profile))
     .bind(&execution.preset_key)
-    .bind(execution.preset_version)
+    .bind(i64::from(execution.preset_version))
     .bind(&execution.preset_digest)
     .bind(&execution.token_id)
     .bind(to_json(&execution.run_spec))
@@ -171,7 +177,7 @@ pub(super) async fn insert_execution(
     .await
     .map_err(classify)?;
     append_event(tx, &execution.id, created).await?;
-    sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES (?, ?, ?)")
+    sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES ($1, $2, $3)")
         .bind(&execution.id)
         .bind(execution.created_at)
         .bind(api_key)
@@ -182,12 +188,12 @@ pub(super) async fn insert_execution(
 }
 
 async fn insert_certificate(
-    tx: &mut SqliteConnection,
+    tx: &mut DbConn,
     execution_id: &str,
     (id, document): &(String, Value),
     issued_at: f64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO certificates (id, execution_id, document, issued_at) VALUES (?, ?, ?, ?)")
+    sqlx::query("INSERT INTO certificates (id, execution_id, document, issued_at) VALUES ($1, $2, $3, $4)")
         .bind(id)
         .bind(execution_id)
         .bind(to_json(document))
@@ -198,9 +204,11 @@ async fn insert_certificate(
     Ok(())
 }
 
-/// Whether `worker` holds the job's lease, inside `tx` (which holds the write lock).
-async fn holds_lease(tx: &mut SqliteConnection, execution_id: &str, worker: &str) -> StoreResult<bool> {
-    let owner: Option<Option<String>> = sqlx::query_scalar("SELECT lease_owner FROM jobs WHERE execution_id = ?")
+/// Whether `worker` holds the job's lease, inside `tx`; the job row stays locked until the commit,
+/// so no other worker can claim it meanwhile.
+async fn holds_lease(tx: &mut DbConn, execution_id: &str, worker: &str) -> StoreResult<bool> {
+    let sql = format!("SELECT lease_owner FROM jobs WHERE execution_id = $1{FOR_UPDATE}");
+    let owner: Option<Option<String>> = sqlx::query_scalar(&sql)
         .bind(execution_id)
         .fetch_optional(&mut *tx)
         .await
@@ -208,39 +216,23 @@ async fn holds_lease(tx: &mut SqliteConnection, execution_id: &str, worker: &str
     Ok(owner.flatten().as_deref() == Some(worker))
 }
 
-pub(super) fn placeholders(n: usize) -> String {
-    vec!["?"; n].join(", ")
+/// `$first, $first+1, …`: `n` numbered parameters for an `IN (…)` list.
+pub(in crate::store) fn placeholders(first: usize, n: usize) -> String {
+    (first..first + n)
+        .map(|i| format!("${i}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
-impl SqliteStore {
-    pub(super) async fn write_tx(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
-    }
-
-    /// Commits a transaction that appended to `subject_id`'s chain, then announces the chain on
-    /// the event feed. After the commit, never before: a listener that wakes re-reads the chain
-    /// and must find the new events there.
-    pub(super) async fn commit_appended(&self, tx: Transaction<'static, Sqlite>, subject_id: &str) -> StoreResult<()> {
+impl SqlStore {
+    /// Commits a transaction that appended to `subject_id`'s chain, then announces the chain.
+    pub(super) async fn commit_appended(&self, tx: Transaction<'static, Db>, subject_id: &str) -> StoreResult<()> {
         self.commit_announcing(tx, &[subject_id]).await
-    }
-
-    /// [`Self::commit_appended`] for a transaction that grew several chains.
-    pub(super) async fn commit_announcing(
-        &self,
-        tx: Transaction<'static, Sqlite>,
-        subjects: &[&str],
-    ) -> StoreResult<()> {
-        tx.commit().await.map_err(classify)?;
-        for subject in subjects {
-            // An error only means nobody is listening right now.
-            let _ = self.event_feed.send((*subject).into());
-        }
-        Ok(())
     }
 }
 
 #[async_trait]
-impl ExecutionStore for SqliteStore {
+impl ExecutionStore for SqlStore {
     async fn create_task(
         &self,
         token: &NewToken,
@@ -250,12 +242,12 @@ impl ExecutionStore for SqliteStore {
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
         insert_execution(&mut tx, token, execution, created, api_key).await?;
-        self.commit_appended(tx, &execution.id).await
+        self.commit_announcing(tx, &[&execution.id, JOB_QUEUED]).await
     }
 
     async fn execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {
         let sql = format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id WHERE e.id = ?"
+            "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id WHERE e.id = $1"
         );
         let row = sqlx::query(&sql)
             .bind(id)
@@ -273,8 +265,8 @@ impl ExecutionStore for SqliteStore {
     ) -> StoreResult<Vec<ExecutionRecord>> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id \
-             WHERE (?1 IS NULL OR e.user_id = ?1) AND (?2 IS NULL OR e.status = ?2) \
-             ORDER BY e.created_at DESC, e.id DESC LIMIT ?3 OFFSET ?4"
+             WHERE ($1 IS NULL OR e.user_id = $1) AND ($2 IS NULL OR e.status = $2) \
+             ORDER BY e.created_at DESC, e.id DESC LIMIT $3 OFFSET $4"
         );
         let rows = sqlx::query(&sql)
             .bind(owner)
@@ -289,29 +281,31 @@ impl ExecutionStore for SqliteStore {
 
     async fn cancel_execution(&self, id: &str, cancelled: &EventDraft) -> StoreResult<Option<ExecStatus>> {
         let mut tx = self.write_tx().await?;
-        let status: Option<String> = sqlx::query_scalar("SELECT status FROM executions WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
+        lock(&mut tx, id).await?;
+        let status: Option<String> =
+            sqlx::query_scalar(&format!("SELECT status FROM executions WHERE id = $1{FOR_UPDATE}"))
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(classify)?;
         let Some(status) = status else { return Ok(None) };
         let status = ExecStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?;
         if status.is_terminal() {
             return Ok(Some(status));
         }
-        sqlx::query("UPDATE executions SET status = 'cancelled', completed_at = ?1, updated_at = ?1 WHERE id = ?2")
+        sqlx::query("UPDATE executions SET status = 'cancelled', completed_at = $1, updated_at = $1 WHERE id = $2")
             .bind(cancelled.timestamp)
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
         // A queued job is withdrawn; a leased one stays for its worker to notice and finish.
-        sqlx::query("DELETE FROM jobs WHERE execution_id = ? AND lease_owner IS NULL")
+        sqlx::query("DELETE FROM jobs WHERE execution_id = $1 AND lease_owner IS NULL")
             .bind(id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        sqlx::query("UPDATE jobs SET api_key = NULL WHERE execution_id = ?")
+        sqlx::query("UPDATE jobs SET api_key = NULL WHERE execution_id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -322,11 +316,12 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn steps(&self, execution_id: &str) -> StoreResult<Vec<StoredStep>> {
-        let rows = sqlx::query("SELECT record, output FROM execution_steps WHERE execution_id = ? ORDER BY step_index")
-            .bind(execution_id)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(classify)?;
+        let rows =
+            sqlx::query("SELECT record, output FROM execution_steps WHERE execution_id = $1 ORDER BY step_index")
+                .bind(execution_id)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(classify)?;
         rows.iter()
             .map(|row| {
                 Ok(StoredStep {
@@ -339,7 +334,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn events(&self, subject_id: &str) -> StoreResult<Vec<StoredEvent>> {
         let rows = sqlx::query(
-            "SELECT seq, type, data, timestamp, prev_hash, hash FROM events WHERE subject_id = ? ORDER BY seq",
+            "SELECT seq, type, data, timestamp, prev_hash, hash FROM events WHERE subject_id = $1 ORDER BY seq",
         )
         .bind(subject_id)
         .fetch_all(&self.pool)
@@ -361,7 +356,7 @@ impl ExecutionStore for SqliteStore {
 
     async fn certificates(&self, execution_id: &str) -> StoreResult<Vec<Value>> {
         let rows: Vec<String> =
-            sqlx::query_scalar("SELECT document FROM certificates WHERE execution_id = ? ORDER BY issued_at, rowid")
+            sqlx::query_scalar("SELECT document FROM certificates WHERE execution_id = $1 ORDER BY issued_at, rowid")
                 .bind(execution_id)
                 .fetch_all(&self.pool)
                 .await
@@ -376,19 +371,21 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>> {
-        // One statement: the choice and the lease are atomic without an explicit transaction.
-        let row = sqlx::query(
-            "UPDATE jobs SET lease_owner = ?1, lease_until = ?2, attempts = attempts + 1 \
-             WHERE execution_id = (SELECT execution_id FROM jobs WHERE lease_until IS NULL OR lease_until < ?3 \
-                                   ORDER BY created_at, execution_id LIMIT 1) \
-             RETURNING execution_id, attempts, api_key, inflight_step, inflight_attempt, conversation",
-        )
-        .bind(worker)
-        .bind(lease_until)
-        .bind(now)
-        .fetch_optional(&self.writer)
-        .await
-        .map_err(classify)?;
+        // One statement: the choice and the lease are atomic without an explicit transaction;
+        // on PostgreSQL, rows another replica is claiming are skipped rather than waited for.
+        let sql = format!(
+            "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
+             WHERE execution_id = (SELECT execution_id FROM jobs WHERE lease_until IS NULL OR lease_until < $3 \
+                                   ORDER BY created_at, execution_id LIMIT 1{SKIP_LOCKED}) \
+             RETURNING execution_id, attempts, api_key, inflight_step, inflight_attempt, conversation"
+        );
+        let row = sqlx::query(&sql)
+            .bind(worker)
+            .bind(lease_until)
+            .bind(now)
+            .fetch_optional(&self.writer)
+            .await
+            .map_err(classify)?;
         let Some(row) = row else { return Ok(None) };
         let inflight_step: Option<i64> = row.try_get("inflight_step")?;
         let inflight_attempt: Option<i64> = row.try_get("inflight_attempt")?;
@@ -402,7 +399,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn renew_lease(&self, execution_id: &str, worker: &str, lease_until: f64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE jobs SET lease_until = ? WHERE execution_id = ? AND lease_owner = ?")
+        let done = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE execution_id = $2 AND lease_owner = $3")
             .bind(lease_until)
             .bind(execution_id)
             .bind(worker)
@@ -413,7 +410,7 @@ impl ExecutionStore for SqliteStore {
     }
 
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM jobs WHERE execution_id = ?")
+        sqlx::query("DELETE FROM jobs WHERE execution_id = $1")
             .bind(execution_id)
             .execute(&self.writer)
             .await
@@ -430,11 +427,12 @@ impl ExecutionStore for SqliteStore {
         event: &EventDraft,
     ) -> StoreResult<StepStart> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, execution_id).await?;
         if !holds_lease(&mut tx, execution_id, worker).await? {
             return Ok(StepStart::Stopped);
         }
         let live = sqlx::query(
-            "UPDATE executions SET updated_at = ? WHERE id = ? AND status = 'executing' \
+            "UPDATE executions SET updated_at = $1 WHERE id = $2 AND status = 'executing' \
              RETURNING (SELECT t.revoked_at IS NOT NULL FROM capability_tokens t WHERE t.id = executions.token_id)",
         )
         .bind(event.timestamp)
@@ -446,7 +444,7 @@ impl ExecutionStore for SqliteStore {
             return Ok(StepStart::Stopped);
         };
         let token_revoked: bool = live.try_get(0)?;
-        sqlx::query("UPDATE jobs SET inflight_step = ?, inflight_attempt = ? WHERE execution_id = ?")
+        sqlx::query("UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3")
             .bind(step_index)
             .bind(attempt)
             .bind(execution_id)
@@ -466,11 +464,13 @@ impl ExecutionStore for SqliteStore {
         event: &EventDraft,
     ) -> StoreResult<bool> {
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, execution_id).await?;
         if !holds_lease(&mut tx, execution_id, worker).await? {
             return Ok(false);
         }
         sqlx::query(
-            "INSERT OR REPLACE INTO execution_steps (execution_id, step_index, record, output) VALUES (?, ?, ?, ?)",
+            "INSERT INTO execution_steps (execution_id, step_index, record, output) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (execution_id, step_index) DO UPDATE SET record = excluded.record, output = excluded.output",
         )
         .bind(execution_id)
         .bind(step.step_index)
@@ -483,8 +483,8 @@ impl ExecutionStore for SqliteStore {
             insert_certificate(&mut tx, execution_id, certificate, event.timestamp).await?;
         }
         let token_id: String = sqlx::query_scalar(
-            "UPDATE executions SET current_step = ?1, cost_cents = ?2, certificate_ids = ?3, proof_properties = ?4, \
-             input_tokens = ?5, output_tokens = ?6, updated_at = ?7 WHERE id = ?8 RETURNING token_id",
+            "UPDATE executions SET current_step = $1, cost_cents = $2, certificate_ids = $3, proof_properties = $4, \
+             input_tokens = $5, output_tokens = $6, updated_at = $7 WHERE id = $8 RETURNING token_id",
         )
         .bind(step.current_step)
         .bind(step.cost_cents)
@@ -497,13 +497,13 @@ impl ExecutionStore for SqliteStore {
         .fetch_one(&mut *tx)
         .await
         .map_err(classify)?;
-        sqlx::query("UPDATE capability_tokens SET spent_cents = ? WHERE id = ?")
+        sqlx::query("UPDATE capability_tokens SET spent_cents = $1 WHERE id = $2")
             .bind(step.spent_cents)
             .bind(&token_id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        sqlx::query("UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = ?")
+        sqlx::query("UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = $1")
             .bind(execution_id)
             .execute(&mut *tx)
             .await
@@ -521,13 +521,14 @@ impl ExecutionStore for SqliteStore {
         output_tokens: i64,
     ) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        sqlx::query("UPDATE jobs SET conversation = ? WHERE execution_id = ?")
+        lock(&mut tx, execution_id).await?;
+        sqlx::query("UPDATE jobs SET conversation = $1 WHERE execution_id = $2")
             .bind(to_json(conversation))
             .bind(execution_id)
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        sqlx::query("UPDATE executions SET input_tokens = ?, output_tokens = ? WHERE id = ?")
+        sqlx::query("UPDATE executions SET input_tokens = $1, output_tokens = $2 WHERE id = $3")
             .bind(input_tokens)
             .bind(output_tokens)
             .bind(execution_id)
@@ -540,20 +541,21 @@ impl ExecutionStore for SqliteStore {
     async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool> {
         let now = change.event.timestamp;
         let sql = format!(
-            "UPDATE executions SET status = ?, updated_at = ?, \
-               started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END, \
-               completed_at = CASE WHEN ? THEN ? ELSE completed_at END, \
-               error = COALESCE(?, error), output = COALESCE(?, output), \
-               verification_summary = COALESCE(?, verification_summary), \
-               final_violations = COALESCE(?, final_violations), final_scan = COALESCE(?, final_scan), \
-               artifact = COALESCE(?, artifact), release_binding = COALESCE(?, release_binding), \
-               verification_profile = COALESCE(?, verification_profile), \
-               certificate_ids = COALESCE(?, certificate_ids), proof_properties = COALESCE(?, proof_properties), \
-               input_tokens = COALESCE(?, input_tokens), output_tokens = COALESCE(?, output_tokens) \
-             WHERE id = ? AND status IN ({})",
-            placeholders(from.len())
+            "UPDATE executions SET status = $1, updated_at = $2, \
+               started_at = CASE WHEN $3 THEN COALESCE(started_at, $4) ELSE started_at END, \
+               completed_at = CASE WHEN $5 THEN $6 ELSE completed_at END, \
+               error = COALESCE($7, error), output = COALESCE($8, output), \
+               verification_summary = COALESCE($9, verification_summary), \
+               final_violations = COALESCE($10, final_violations), final_scan = COALESCE($11, final_scan), \
+               artifact = COALESCE($12, artifact), release_binding = COALESCE($13, release_binding), \
+               verification_profile = COALESCE($14, verification_profile), \
+               certificate_ids = COALESCE($15, certificate_ids), proof_properties = COALESCE($16, proof_properties), \
+               input_tokens = COALESCE($17, input_tokens), output_tokens = COALESCE($18, output_tokens) \
+             WHERE id = $19 AND status IN ({})",
+            placeholders(20, from.len())
         );
         let mut tx = self.write_tx().await?;
+        lock(&mut tx, execution_id).await?;
         let mut query = sqlx::query(&sql)
             .bind(change.to.as_str())
             .bind(now)
@@ -585,7 +587,7 @@ impl ExecutionStore for SqliteStore {
             insert_certificate(&mut tx, execution_id, certificate, now).await?;
         }
         if change.to.is_terminal() {
-            sqlx::query("DELETE FROM jobs WHERE execution_id = ?")
+            sqlx::query("DELETE FROM jobs WHERE execution_id = $1")
                 .bind(execution_id)
                 .execute(&mut *tx)
                 .await
@@ -599,7 +601,7 @@ impl ExecutionStore for SqliteStore {
     async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO webhook_deliveries (id, execution_id, url, event, attempts, status_code, delivered, error, \
-             created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(&delivery.id)
         .bind(&delivery.execution_id)

@@ -1,5 +1,5 @@
-//! [`PresetStore`] on SQLite. The next version number is read and used inside one write
-//! transaction, so two uploads of one key can never take the same number.
+//! [`PresetStore`] on either backend. The next version number is read and used inside one write
+//! transaction holding the key's lock, so two uploads of one key can never take the same number.
 
 use std::collections::BTreeMap;
 
@@ -7,29 +7,31 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::presets::*;
-use super::sqlite::{classify, SqliteStore};
-use super::sqlite_executions::decode_error;
-use super::StoreResult;
+use super::executions::preset_version;
+use super::identity::classify;
+use super::{lock, SqlStore};
+use crate::store::presets::*;
+use crate::store::StoreResult;
 
 #[async_trait]
-impl PresetStore for SqliteStore {
+impl PresetStore for SqlStore {
     async fn insert_preset_version(&self, preset: &NewPresetVersion) -> StoreResult<u32> {
         let mut tx = self.write_tx().await?;
-        let version: u32 = sqlx::query("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE key = ?")
+        lock(&mut tx, &format!("preset:{}", preset.key)).await?;
+        let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE key = $1")
             .bind(&preset.key)
             .fetch_one(&mut *tx)
             .await
-            .map_err(classify)?
-            .try_get(0)?;
+            .map_err(classify)?;
+        let version = preset_version(next)?;
         let id = Uuid::new_v4().to_string();
         sqlx::query(
             "INSERT INTO preset_versions (id, key, version, manifest, policy, digest, created_at, created_by) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(&id)
         .bind(&preset.key)
-        .bind(version)
+        .bind(next)
         .bind(&preset.manifest)
         .bind(&preset.policy)
         .bind(&preset.digest)
@@ -39,7 +41,7 @@ impl PresetStore for SqliteStore {
         .await
         .map_err(classify)?;
         for (file, bytes) in &preset.modules {
-            sqlx::query("INSERT INTO preset_modules (preset_version_id, file, bytes) VALUES (?, ?, ?)")
+            sqlx::query("INSERT INTO preset_modules (preset_version_id, file, bytes) VALUES ($1, $2, $3)")
                 .bind(&id)
                 .bind(file)
                 .bind(bytes)
@@ -47,7 +49,7 @@ impl PresetStore for SqliteStore {
                 .await
                 .map_err(classify)?;
         }
-        tx.commit().await.map_err(classify)?;
+        self.commit_announcing(tx, &[PRESETS_CHANGED]).await?;
         Ok(version)
     }
 
@@ -76,7 +78,7 @@ impl PresetStore for SqliteStore {
                 let version: i64 = row.try_get("version")?;
                 Ok(StoredPresetVersion {
                     key: row.try_get("key")?,
-                    version: u32::try_from(version).map_err(|err| decode_error("version", err))?,
+                    version: preset_version(version)?,
                     manifest: row.try_get("manifest")?,
                     policy: row.try_get("policy")?,
                     modules: by_version.remove(&id).unwrap_or_default(),
@@ -90,11 +92,12 @@ impl PresetStore for SqliteStore {
     }
 
     async fn deprecate_preset(&self, key: &str) -> StoreResult<()> {
-        sqlx::query("UPDATE preset_versions SET deprecated = 1 WHERE key = ?")
+        let mut tx = self.write_tx().await?;
+        sqlx::query("UPDATE preset_versions SET deprecated = TRUE WHERE key = $1")
             .bind(key)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        Ok(())
+        self.commit_announcing(tx, &[PRESETS_CHANGED]).await
     }
 }

@@ -1,0 +1,122 @@
+//! PostgreSQL, for any number of replicas on one database: the database is the coordination
+//! engine. The SQL is shared with SQLite (`sql/`); this file holds what only PostgreSQL does:
+//! row locks (`FOR UPDATE`, `SKIP LOCKED` for the job queue), named transaction-scoped advisory
+//! locks, and event announcements through `NOTIFY`, which every replica `LISTEN`s to.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{PgPool, Transaction};
+use tokio::sync::broadcast;
+
+use super::{Backend, StoreResult, FEED_RESET};
+
+#[path = "sql/mod.rs"]
+mod sql;
+
+use sql::classify;
+
+type Db = sqlx::Postgres;
+type DbRow = sqlx::postgres::PgRow;
+type DbConn = sqlx::PgConnection;
+type SqlStore = PostgresStore;
+const BACKEND: Backend = Backend::Postgres;
+
+const FOR_UPDATE: &str = " FOR UPDATE";
+/// A job row another replica is claiming is passed over, not waited for.
+const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
+/// The `digest` member of an evidence row's JSON `data`.
+const EVIDENCE_DIGEST: &str = "(data::jsonb ->> 'digest')";
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+/// The `NOTIFY` channel; each payload is the id of a chain that grew.
+const EVENT_CHANNEL: &str = "certior_events";
+/// Notices a slow listener may fall behind by before it is told it lagged (and re-reads).
+const EVENT_FEED_CAPACITY: usize = 1024;
+/// Connections per replica; the listener holds one more.
+const MAX_CONNECTIONS: u32 = 16;
+
+pub struct PostgresStore {
+    pool: PgPool,
+    /// The same pool: PostgreSQL runs writers concurrently, so writes need no queue of their own.
+    writer: PgPool,
+    /// Subject ids of chains that just grew, on any replica (forwarded from `LISTEN`).
+    event_feed: broadcast::Sender<Arc<str>>,
+}
+
+impl PostgresStore {
+    /// Connects, applies pending migrations (sqlx holds an advisory lock meanwhile, so replicas
+    /// starting together migrate once) and starts listening for other replicas' events.
+    pub async fn connect(url: &str) -> anyhow::Result<Self> {
+        let options = PgConnectOptions::from_str(url).context("DATABASE_URL is not a valid PostgreSQL URL")?;
+        let pool = PgPoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .context("cannot connect to PostgreSQL at DATABASE_URL")?;
+        MIGRATOR.run(&pool).await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(EVENT_CHANNEL).await?;
+        let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
+        tokio::spawn(forward_notifications(listener, event_feed.clone()));
+        Ok(Self {
+            writer: pool.clone(),
+            pool,
+            event_feed,
+        })
+    }
+
+    async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+        self.pool.begin().await.map_err(classify)
+    }
+
+    /// Commits with a notice per chain that grew. `NOTIFY` is transactional: listeners hear of
+    /// the events only once they are committed, and never of a rolled-back append.
+    async fn commit_announcing(&self, mut tx: Transaction<'static, Db>, subjects: &[&str]) -> StoreResult<()> {
+        for subject in subjects {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(EVENT_CHANNEL)
+                .bind(*subject)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
+        tx.commit().await.map_err(classify)
+    }
+}
+
+/// Takes the named lock until `tx` ends: writers of one chain, workflow or preset key take turns.
+async fn lock(tx: &mut DbConn, name: &str) -> StoreResult<()> {
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(name)
+        .execute(&mut *tx)
+        .await
+        .map_err(classify)?;
+    Ok(())
+}
+
+/// Hands every notice to this replica's subscribers. When the connection drops, `PgListener`
+/// reconnects and notices sent meanwhile are lost: [`FEED_RESET`] then tells every subscriber
+/// to re-read.
+async fn forward_notifications(mut listener: PgListener, feed: broadcast::Sender<Arc<str>>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notice)) => {
+                let _ = feed.send(notice.payload().into());
+            }
+            Ok(None) => {
+                tracing::warn!("event listener lost its PostgreSQL connection; reconnecting");
+                let _ = feed.send(FEED_RESET.into());
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, "event listener lost PostgreSQL; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+}
