@@ -1,7 +1,8 @@
 //! Two replicas of `certior serve` on one PostgreSQL schema (issue 10): an execution submitted to
 //! one streams on the other's WebSocket; the executions of a replica killed with SIGKILL mid-run
 //! are finished by the other once their leases expire, each exactly once; rate-limit windows
-//! are shared; a preset uploaded or deprecated through one applies on the other.
+//! are shared; a preset uploaded or deprecated through one applies on the other; promotions of
+//! one snapshot through both take turns.
 //!
 //! Always on PostgreSQL (`CERTIOR_TEST_POSTGRES`, else the local default), never skipped: the
 //! SQLite store is not shared by replicas.
@@ -379,4 +380,48 @@ async fn a_preset_uploaded_or_deprecated_through_one_replica_applies_on_the_othe
         submit_under(&on_b, &admin, "team_rules").await == 400
     })
     .await;
+}
+
+#[tokio::test]
+async fn concurrent_promotions_through_two_replicas_take_turns() {
+    let env = [
+        ("CERTIOR_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
+        ("CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret"),
+    ];
+    let a = Server::start_postgres(&postgres(), &env).await;
+    let b = a.start_replica().await;
+    let (on_a, on_b) = (a.client(), b.client());
+    let login = json!({"email": "root@example.com", "password": "bootstrap-secret"});
+    let admin = on_a.post("/api/v1/auth/login", &login, None).await.body["api_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (repo, commit, digest) = ("acme/widget", "b".repeat(40), "d".repeat(64));
+    let evidence = json!({"repo_root": repo, "commit_sha": commit,
+        "check_runs": [{"workflow": "CI", "name": "build", "conclusion": "success", "completed_at": now()}],
+        "artifacts": [{"name": "widget.tgz", "digest": format!("sha256:{digest}")}]});
+    let recorded = on_a.post("/api/v1/releases/evidence", &evidence, Some(&admin)).await;
+    assert_eq!(recorded.status, 200, "{}", recorded.text);
+    let attest = json!({"repo_root": repo, "commit_sha": commit, "reason": "QA", "bound_artifact_digest": digest});
+    let revoke = json!({"repo_root": repo, "commit_sha": commit, "status": "revoked", "reason": "CVE"});
+    // Each round: one attestation, then two revocations of it at once, one through each
+    // replica. The checks and inserts take turns, so exactly one finds something to revoke.
+    for round in 0..8 {
+        let attested = on_a.post("/api/v1/releases/promote", &attest, Some(&admin)).await;
+        assert_eq!(attested.status, 200, "round {round}: {}", attested.text);
+        let (first, second) = tokio::join!(
+            on_a.post("/api/v1/releases/promote", &revoke, Some(&admin)),
+            on_b.post("/api/v1/releases/promote", &revoke, Some(&admin)),
+        );
+        let mut statuses = [first.status, second.status];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "round {round}: {} / {}", first.text, second.text);
+    }
+    let promotions = on_b
+        .get(
+            &format!("/api/v1/releases/promotions?repo_root={repo}&limit=100"),
+            Some(&admin),
+        )
+        .await;
+    assert_eq!(promotions.body["promotions"].as_array().unwrap().len(), 16);
 }

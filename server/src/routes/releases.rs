@@ -260,8 +260,10 @@ pub async fn promote(
     let (repo, snapshot) = decision::resolve(&state, &body.repo_root, body.commit_sha.as_deref())
         .await?
         .ok_or_else(snapshot_not_found)?;
-    // Checks and insert take turns, so concurrent promotions of a snapshot serialise.
+    // Checks and insert take turns, so concurrent promotions of a snapshot serialise: within
+    // this process, and across the replicas sharing the store.
     let _turn = state.releases.promotions.lock().await;
+    let _replicas_turn = state.store.promotion_turn(&snapshot.id).await?;
     let at = now();
     match body.status.as_str() {
         "attested" => {

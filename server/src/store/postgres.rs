@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Transaction};
 use tokio::sync::broadcast;
@@ -87,6 +88,38 @@ impl PostgresStore {
                 .map_err(classify)?;
         }
         tx.commit().await.map_err(classify)
+    }
+}
+
+impl PostgresStore {
+    /// The named lock, held across several statements and transactions until the returned
+    /// guard drops: a session-level advisory lock on a connection the guard keeps from the pool.
+    async fn session_lock(&self, name: &str) -> StoreResult<Box<dyn Send>> {
+        let mut connection = self.pool.acquire().await.map_err(classify)?;
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(name)
+            .execute(&mut *connection)
+            .await
+            .map_err(classify)?;
+        Ok(Box::new(SessionLock(Some(connection))))
+    }
+}
+
+/// Releases its connection's advisory locks when dropped, before the connection goes back to
+/// the pool; a connection that cannot unlock is closed instead, which releases them too.
+struct SessionLock(Option<PoolConnection<Db>>);
+
+impl Drop for SessionLock {
+    fn drop(&mut self) {
+        let Some(mut connection) = self.0.take() else { return };
+        tokio::spawn(async move {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock_all()")
+                .execute(&mut *connection)
+                .await;
+            if unlocked.is_err() {
+                connection.close_on_drop();
+            }
+        });
     }
 }
 

@@ -176,6 +176,9 @@ pub fn digest_changed_detail(name: &str, new: &str, old: &str) -> String {
     format!("Artifact {name} was re-recorded with digest {new} (was {old})")
 }
 
+/// Held while a promotion is checked and inserted; dropping it ends the turn.
+pub type PromotionTurn = Box<dyn Send>;
+
 #[async_trait]
 pub trait ReleaseStore: Send + Sync {
     /// The repo whose key, else whose alias, is `key`.
@@ -205,6 +208,9 @@ pub trait ReleaseStore: Send + Sync {
         limit: i64,
     ) -> StoreResult<Vec<PromotionRecord>>;
     async fn insert_promotion(&self, promotion: &NewPromotion) -> StoreResult<PromotionRecord>;
+    /// Waits for the turn to promote `snapshot_id` among every process sharing the store, so
+    /// that checks and insert of concurrent promotions serialise (spec/RELEASES.md §6.1).
+    async fn promotion_turn(&self, snapshot_id: &str) -> StoreResult<PromotionTurn>;
 
     /// Whether a delivery id is already recorded.
     async fn github_delivery_seen(&self, delivery_id: &str) -> StoreResult<bool>;

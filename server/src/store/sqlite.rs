@@ -95,3 +95,11 @@ impl SqliteStore {
 async fn lock(_tx: &mut DbConn, _name: &str) -> StoreResult<()> {
     Ok(())
 }
+
+impl SqliteStore {
+    /// A lock held across several statements: nothing to take, because one process serves a
+    /// SQLite file and its callers already take such turns in-process.
+    async fn session_lock(&self, _name: &str) -> StoreResult<Box<dyn Send>> {
+        Ok(Box::new(()))
+    }
+}

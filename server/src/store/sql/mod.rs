@@ -3,7 +3,8 @@
 //! beside the `Db`, `DbRow` and `DbConn` types and its `SqlStore`:
 //! - `write_tx` and `commit_announcing` (how a write transaction begins, and how its commit
 //!   announces the chains that grew on the event feed);
-//! - `lock(tx, name)`, a named lock held until the transaction ends;
+//! - `lock(tx, name)`, a named lock held until the transaction ends, and `session_lock(name)`,
+//!   one held until its guard drops;
 //! - the dialect fragments `FOR_UPDATE`, `SKIP_LOCKED` and `EVIDENCE_DIGEST`.
 //!
 //! Placeholders are `$1`, `$2`, … on both (sqlx binds SQLite's `$N` by number too).

@@ -442,6 +442,10 @@ impl ReleaseStore for SqlStore {
         Ok(record)
     }
 
+    async fn promotion_turn(&self, snapshot_id: &str) -> StoreResult<PromotionTurn> {
+        self.session_lock(&format!("promotion:{snapshot_id}")).await
+    }
+
     async fn github_delivery_seen(&self, delivery_id: &str) -> StoreResult<bool> {
         let seen: Option<String> =
             sqlx::query_scalar("SELECT delivery_id FROM github_deliveries WHERE delivery_id = $1")
