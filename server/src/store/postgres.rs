@@ -89,9 +89,7 @@ impl PostgresStore {
         }
         tx.commit().await.map_err(classify)
     }
-}
 
-impl PostgresStore {
     /// The named lock, held across several statements and transactions until the returned
     /// guard drops: a session-level advisory lock on a connection the guard keeps from the pool.
     async fn session_lock(&self, name: &str) -> StoreResult<Box<dyn Send>> {
