@@ -351,8 +351,8 @@ async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
     }
 }
 
-#[tokio::test]
-async fn a_preset_uploaded_or_deprecated_through_one_replica_applies_on_the_other() {
+/// Replicas A and B on a fresh schema, their clients, and an administrator's key.
+async fn replicas_with_admin() -> (Server, Server, Client, Client, String) {
     let env = [
         ("CERTIOR_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
         ("CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret"),
@@ -365,6 +365,12 @@ async fn a_preset_uploaded_or_deprecated_through_one_replica_applies_on_the_othe
         .as_str()
         .unwrap()
         .to_owned();
+    (a, b, on_a, on_b, admin)
+}
+
+#[tokio::test]
+async fn a_preset_uploaded_or_deprecated_through_one_replica_applies_on_the_other() {
+    let (_a, _b, on_a, on_b, admin) = replicas_with_admin().await;
     // B has loaded its catalogue before the upload: it learns of it from the store's notice.
     assert_eq!(submit_under(&on_b, &admin, "team_rules").await, 400);
     upload_preset(&on_a, &admin, "team_rules").await;
@@ -384,18 +390,7 @@ async fn a_preset_uploaded_or_deprecated_through_one_replica_applies_on_the_othe
 
 #[tokio::test]
 async fn concurrent_promotions_through_two_replicas_take_turns() {
-    let env = [
-        ("CERTIOR_BOOTSTRAP_ADMIN_EMAIL", "root@example.com"),
-        ("CERTIOR_BOOTSTRAP_ADMIN_PASSWORD", "bootstrap-secret"),
-    ];
-    let a = Server::start_postgres(&postgres(), &env).await;
-    let b = a.start_replica().await;
-    let (on_a, on_b) = (a.client(), b.client());
-    let login = json!({"email": "root@example.com", "password": "bootstrap-secret"});
-    let admin = on_a.post("/api/v1/auth/login", &login, None).await.body["api_key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let (_a, _b, on_a, on_b, admin) = replicas_with_admin().await;
     let (repo, commit, digest) = ("acme/widget", "b".repeat(40), "d".repeat(64));
     let evidence = json!({"repo_root": repo, "commit_sha": commit,
         "check_runs": [{"workflow": "CI", "name": "build", "conclusion": "success", "completed_at": now()}],
