@@ -17,7 +17,7 @@ use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::sync::Mutex;
 
 use crate::clock::now;
-use crate::store::{NewPresetVersion, Store, StoreError, StoredPresetVersion, FEED_RESET, PRESETS_CHANGED};
+use crate::store::{notice_concerns, NewPresetVersion, Store, StoreError, StoredPresetVersion, PRESETS_CHANGED};
 
 pub struct PresetCatalog {
     current: RwLock<Arc<PresetRegistry>>,
@@ -64,7 +64,7 @@ impl PresetCatalog {
     pub async fn follow(self: Arc<Self>, store: Arc<dyn Store>, mut feed: broadcast::Receiver<Arc<str>>) {
         loop {
             match feed.recv().await {
-                Ok(subject) if &*subject != PRESETS_CHANGED && &*subject != FEED_RESET => continue,
+                Ok(notice) if !notice_concerns(&notice, PRESETS_CHANGED) => continue,
                 Ok(_) | Err(RecvError::Lagged(_)) => {}
                 Err(RecvError::Closed) => return,
             }

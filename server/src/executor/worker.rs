@@ -12,7 +12,7 @@ use uuid::Uuid;
 use super::run::run_job;
 use crate::clock::now;
 use crate::state::AppState;
-use crate::store::{FEED_RESET, JOB_QUEUED};
+use crate::store::{notice_concerns, JOB_QUEUED};
 
 /// Longest wait between claim attempts when nobody signals new work: bounds how late an expired
 /// lease (or a job another replica queued) is noticed.
@@ -33,7 +33,7 @@ async fn wake_on_queued_jobs(state: AppState) {
     let mut feed = state.store.subscribe_events();
     loop {
         match feed.recv().await {
-            Ok(subject) if &*subject != JOB_QUEUED && &*subject != FEED_RESET => {}
+            Ok(notice) if !notice_concerns(&notice, JOB_QUEUED) => {}
             Ok(_) | Err(RecvError::Lagged(_)) => state.jobs.notify_one(),
             Err(RecvError::Closed) => return,
         }

@@ -26,7 +26,7 @@ use crate::error::ApiError;
 use crate::routes::executions::readable_execution;
 use crate::routes::workflows::readable_workflow;
 use crate::state::AppState;
-use crate::store::{StoreError, StoredEvent, User, FEED_RESET};
+use crate::store::{notice_concerns, StoreError, StoredEvent, User};
 
 /// Concurrent sockets per client address (spec §1.11).
 const MAX_SOCKETS_PER_IP: usize = 50;
@@ -277,7 +277,7 @@ impl Session {
                     None => return Err(End::Gone),
                 },
                 notice = feed.recv(), if self.exists && feed_open => match notice {
-                    Ok(subject) if *subject != *self.id && &*subject != FEED_RESET => {}
+                    Ok(notice) if !notice_concerns(&notice, &self.id) => {}
                     Ok(_) | Err(RecvError::Lagged(_)) => self.catch_up().await?,
                     // The store is gone; polling goes on.
                     Err(RecvError::Closed) => feed_open = false,

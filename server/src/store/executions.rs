@@ -282,6 +282,11 @@ pub const JOB_QUEUED: &str = "jobs";
 /// carries them was lost): every listener re-reads.
 pub const FEED_RESET: &str = "*";
 
+/// Whether a notice from the event feed concerns `subject`: its own notice, or a reset.
+pub fn notice_concerns(notice: &str, subject: &str) -> bool {
+    notice == subject || notice == FEED_RESET
+}
+
 #[async_trait]
 pub trait ExecutionStore: Send + Sync {
     /// Token, execution, its `execution.created` event and its job, in one transaction.

@@ -76,17 +76,16 @@ impl PostgresStore {
         self.pool.begin().await.map_err(classify)
     }
 
-    /// Commits with a notice per chain that grew. `NOTIFY` is transactional: listeners hear of
-    /// the events only once they are committed, and never of a rolled-back append.
+    /// Commits with a notice per chain that grew, all sent by one statement. `NOTIFY` is
+    /// transactional: listeners hear of the events only once they are committed, and never of a
+    /// rolled-back append.
     async fn commit_announcing(&self, mut tx: Transaction<'static, Db>, subjects: &[&str]) -> StoreResult<()> {
-        for subject in subjects {
-            sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(EVENT_CHANNEL)
-                .bind(*subject)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
-        }
+        sqlx::query("SELECT pg_notify($1, subject) FROM unnest($2::text[]) AS subject")
+            .bind(EVENT_CHANNEL)
+            .bind(subjects)
+            .execute(&mut *tx)
+            .await
+            .map_err(classify)?;
         tx.commit().await.map_err(classify)
     }
 

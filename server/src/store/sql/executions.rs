@@ -552,6 +552,7 @@ impl ExecutionStore for SqlStore {
                certificate_ids = COALESCE($15, certificate_ids), proof_properties = COALESCE($16, proof_properties), \
                input_tokens = COALESCE($17, input_tokens), output_tokens = COALESCE($18, output_tokens) \
              WHERE id = $19 AND status IN ({})",
+            // The statuses follow the 19 fixed parameters.
             placeholders(20, from.len())
         );
         let mut tx = self.write_tx().await?;
