@@ -43,10 +43,10 @@ impl Plugin for Keywords {
             .into_iter()
             .map(|hit| match hit {
                 Hit::Keyword { keyword, span } => {
-                    Violation::block(self.keyword_code.as_str(), self.category, format!("Blocked keyword: {keyword}")).at(span)
+                    Violation::block(self.keyword_code.clone(), self.category, format!("Blocked keyword: {keyword}")).at(span)
                 }
                 Hit::Pattern { text, span } => {
-                    Violation::block(self.pattern_code.as_str(), self.category, format!("Pattern match: {text}")).at(span)
+                    Violation::block(self.pattern_code.clone(), self.category, format!("Pattern match: {text}")).at(span)
                 }
             })
             .collect();

@@ -50,10 +50,9 @@ impl Plugin for Pii {
 }
 
 fn violation(found: &Found) -> Violation {
-    let name = found.entity.name();
-    Violation::block("pii_detected", Category::HateBiasPii, format!("PII detected: {name}"))
+    Violation::block("pii_detected", Category::HateBiasPii, found.entity.message())
         .at(found.span)
-        .entity(name)
+        .entity(found.entity.name())
 }
 
 export_plugin!(Pii);

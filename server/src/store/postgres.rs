@@ -41,10 +41,11 @@ const EVENT_FEED_CAPACITY: usize = 1024;
 /// Connections per replica; the listener holds one more.
 const MAX_CONNECTIONS: u32 = 16;
 
+/// PostgreSQL runs writers concurrently: a write transaction is a pooled one.
+type WriteTx = Transaction<'static, Db>;
+
 pub struct PostgresStore {
     pool: PgPool,
-    /// The same pool: PostgreSQL runs writers concurrently, so writes need no queue of their own.
-    writer: PgPool,
     /// Subject ids of chains that just grew, on any replica (forwarded from `LISTEN`).
     event_feed: broadcast::Sender<Arc<str>>,
 }
@@ -65,21 +66,22 @@ impl PostgresStore {
         listener.listen(EVENT_CHANNEL).await?;
         let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
         tokio::spawn(forward_notifications(listener, event_feed.clone()));
-        Ok(Self {
-            writer: pool.clone(),
-            pool,
-            event_feed,
-        })
+        Ok(Self { pool, event_feed })
     }
 
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
+    async fn write_tx(&self) -> StoreResult<WriteTx> {
         self.pool.begin().await.map_err(classify)
+    }
+
+    /// Any pooled connection: writes need no queue of their own.
+    async fn write_conn(&self) -> StoreResult<PoolConnection<Db>> {
+        self.pool.acquire().await.map_err(classify)
     }
 
     /// Commits with a notice per chain that grew, all sent by one statement. `NOTIFY` is
     /// transactional: listeners hear of the events only once they are committed, and never of a
     /// rolled-back append.
-    async fn commit_announcing(&self, mut tx: Transaction<'static, Db>, subjects: &[&str]) -> StoreResult<()> {
+    async fn commit_announcing(&self, mut tx: WriteTx, subjects: &[&str]) -> StoreResult<()> {
         sqlx::query("SELECT pg_notify($1, subject) FROM unnest($2::text[]) AS subject")
             .bind(EVENT_CHANNEL)
             .bind(subjects)

@@ -2,13 +2,14 @@
 //! shared with PostgreSQL (`sql/`); this file holds what only SQLite does: the connection set-up,
 //! one writer connection that serialises every write, and an in-process event feed.
 
+use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{SqlitePool, Transaction};
-use tokio::sync::broadcast;
+use sqlx::{ConnectOptions, Executor, SqliteConnection, SqlitePool};
+use tokio::sync::{broadcast, Mutex, OwnedMutexGuard};
 
 use super::{Backend, StoreResult};
 
@@ -17,7 +18,6 @@ mod sql;
 
 use sql::classify;
 
-type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 type DbConn = sqlx::SqliteConnection;
 type SqlStore = SqliteStore;
@@ -37,10 +37,13 @@ const EVENT_FEED_CAPACITY: usize = 1024;
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer.
     pool: SqlitePool,
-    /// The one connection every write of this process goes through. Writers queue here, on an
-    /// async semaphore, instead of inside SQLite, whose busy handler backs off by sleeping for up
-    /// to 100 ms per retry; other processes sharing the file still meet the busy timeout.
-    writer: SqlitePool,
+    /// The one connection every write of this process goes through. Writers queue here, in
+    /// FIFO order on an async mutex, instead of inside SQLite, whose busy handler backs off by
+    /// sleeping for up to 100 ms per retry; other processes sharing the file still meet the
+    /// busy timeout. Not a one-connection pool: a pool pings the connection on every release
+    /// and hands it back through a spawned task, two round trips and a task switch per write
+    /// on the path every other writer is waiting on.
+    writer: Arc<Mutex<WriterConn>>,
     /// Subject ids of chains that just grew (see [`super::ExecutionStore::subscribe_events`]).
     event_feed: broadcast::Sender<Arc<str>>,
 }
@@ -54,39 +57,106 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(options.clone())
-            .await?;
-        MIGRATOR.run(&writer).await?;
+        let mut writer = options.connect().await?;
+        MIGRATOR.run(&mut writer).await?;
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
+            // A connection to a local file does not go stale the way a network one does.
+            .test_before_acquire(false)
             .connect_with(options)
             .await?;
         let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
         Ok(Self {
             pool,
-            writer,
+            writer: Arc::new(Mutex::new(WriterConn {
+                connection: writer,
+                open_transaction: false,
+            })),
             event_feed,
         })
+    }
+
+    /// The writer connection, for one statement in its own (implicit) transaction.
+    async fn write_conn(&self) -> StoreResult<Writer> {
+        let mut writer = self.writer.clone().lock_owned().await;
+        if writer.open_transaction {
+            // The rollback of a dropped transaction failed; try again before anything else.
+            writer.connection.execute("ROLLBACK").await.map_err(classify)?;
+            writer.open_transaction = false;
+        }
+        Ok(Writer(Some(writer)))
     }
 
     /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front: a deferred
     /// transaction that upgrades after another connection wrote fails at once with `SQLITE_BUSY`
     /// instead of waiting for the busy timeout.
-    async fn write_tx(&self) -> StoreResult<Transaction<'static, Db>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(classify)
+    async fn write_tx(&self) -> StoreResult<WriteTx> {
+        let mut writer = self.write_conn().await?;
+        writer.execute("BEGIN IMMEDIATE").await.map_err(classify)?;
+        writer.0.as_mut().expect("present until dropped").open_transaction = true;
+        Ok(writer)
     }
 
     /// Commits, then announces the chains that grew. After the commit, never before: a listener
     /// that wakes re-reads the chain and must find the new events there.
-    async fn commit_announcing(&self, tx: Transaction<'static, Db>, subjects: &[&str]) -> StoreResult<()> {
+    async fn commit_announcing(&self, tx: WriteTx, subjects: &[&str]) -> StoreResult<()> {
         tx.commit().await.map_err(classify)?;
         for subject in subjects {
             // An error only means nobody is listening right now.
             let _ = self.event_feed.send((*subject).into());
         }
         Ok(())
+    }
+}
+
+struct WriterConn {
+    connection: SqliteConnection,
+    /// Set between `BEGIN` and a successful `COMMIT`.
+    open_transaction: bool,
+}
+
+/// Exclusive use of the writer connection: for one statement ([`SqliteStore::write_conn`]) or
+/// a transaction ([`SqliteStore::write_tx`], open until [`Writer::commit`]).
+struct Writer(Option<OwnedMutexGuard<WriterConn>>);
+
+/// What `write_tx` hands out: the writer inside `BEGIN IMMEDIATE`.
+type WriteTx = Writer;
+
+impl Writer {
+    async fn commit(mut self) -> Result<(), sqlx::Error> {
+        let writer = self.0.as_mut().expect("present until dropped");
+        writer.connection.execute("COMMIT").await?;
+        writer.open_transaction = false;
+        Ok(())
+    }
+}
+
+/// A transaction dropped before its commit (its owner hit an error) is rolled back before
+/// the connection serves anyone else: the guard moves into the task that rolls back.
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let Some(mut writer) = self.0.take() else { return };
+        if !writer.open_transaction {
+            return;
+        }
+        tokio::spawn(async move {
+            if writer.connection.execute("ROLLBACK").await.is_ok() {
+                writer.open_transaction = false;
+            }
+        });
+    }
+}
+
+impl Deref for Writer {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        &self.0.as_ref().expect("present until dropped").connection
+    }
+}
+
+impl DerefMut for Writer {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        &mut self.0.as_mut().expect("present until dropped").connection
     }
 }
 
@@ -101,5 +171,71 @@ impl SqliteStore {
     /// SQLite file and its callers already take such turns in-process.
     async fn session_lock(&self, _name: &str) -> StoreResult<Box<dyn Send>> {
         Ok(Box::new(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("certior.db").display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        (dir, store)
+    }
+
+    async fn user_count(store: &SqliteStore) -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn insert_user(writer: &mut SqliteConnection, id: &str) {
+        sqlx::query("INSERT INTO users (id, email, name, role, created_at) VALUES ($1, $2, 'n', 'USER', 0)")
+            .bind(id)
+            .bind(format!("{id}@example.com"))
+            .execute(writer)
+            .await
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dropped_transaction_is_rolled_back_before_the_next_writer() {
+        let (_dir, store) = store().await;
+        let mut tx = store.write_tx().await.unwrap();
+        insert_user(&mut tx, "u1").await;
+        drop(tx);
+        // The next writer waits for the rollback, then has the connection to itself.
+        let mut tx = store.write_tx().await.unwrap();
+        insert_user(&mut tx, "u2").await;
+        tx.commit().await.unwrap();
+        assert_eq!(user_count(&store).await, 1);
+        let mut single = store.write_conn().await.unwrap();
+        insert_user(&mut single, "u3").await;
+        drop(single);
+        assert_eq!(user_count(&store).await, 2);
+    }
+
+    #[tokio::test]
+    async fn writers_take_turns() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let writers: Vec<_> = (0..16)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let mut tx = store.write_tx().await.unwrap();
+                    insert_user(&mut tx, &format!("u{n}")).await;
+                    tokio::task::yield_now().await;
+                    store.commit_announcing(tx, &[]).await.unwrap();
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(user_count(&store).await, 16);
     }
 }

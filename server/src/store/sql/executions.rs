@@ -8,12 +8,12 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
 use serde_json::Value;
-use sqlx::{Row, Transaction};
+use sqlx::Row;
 use tokio::sync::broadcast;
 
 use super::agents::insert_token;
 use super::identity::classify;
-use super::{lock, Db, DbConn, DbRow, SqlStore, FOR_UPDATE, SKIP_LOCKED};
+use super::{lock, DbConn, DbRow, SqlStore, WriteTx, FOR_UPDATE, SKIP_LOCKED};
 use crate::store::executions::*;
 use crate::store::{Page, StoreError, StoreResult};
 
@@ -226,7 +226,7 @@ pub(in crate::store) fn placeholders(first: usize, n: usize) -> String {
 
 impl SqlStore {
     /// Commits a transaction that appended to `subject_id`'s chain, then announces the chain.
-    pub(super) async fn commit_appended(&self, tx: Transaction<'static, Db>, subject_id: &str) -> StoreResult<()> {
+    pub(super) async fn commit_appended(&self, tx: WriteTx, subject_id: &str) -> StoreResult<()> {
         self.commit_announcing(tx, &[subject_id]).await
     }
 }
@@ -383,7 +383,7 @@ impl ExecutionStore for SqlStore {
             .bind(worker)
             .bind(lease_until)
             .bind(now)
-            .fetch_optional(&self.writer)
+            .fetch_optional(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         let Some(row) = row else { return Ok(None) };
@@ -403,7 +403,7 @@ impl ExecutionStore for SqlStore {
             .bind(lease_until)
             .bind(execution_id)
             .bind(worker)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         Ok(done.rows_affected() == 1)
@@ -412,7 +412,7 @@ impl ExecutionStore for SqlStore {
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM jobs WHERE execution_id = $1")
             .bind(execution_id)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         Ok(())
@@ -613,7 +613,7 @@ impl ExecutionStore for SqlStore {
         .bind(delivery.delivered)
         .bind(&delivery.error)
         .bind(delivery.created_at)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(classify)?;
         Ok(())

@@ -214,7 +214,7 @@ impl Store for SqlStore {
         sqlx::query("UPDATE users SET last_login_at = $1 WHERE id = $2")
             .bind(now)
             .bind(user_id)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         Ok(())
@@ -250,7 +250,7 @@ impl Store for SqlStore {
         sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(key_id)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         Ok(())
@@ -305,7 +305,7 @@ impl Store for SqlStore {
     async fn clear_events(&self, bucket: &str) -> StoreResult<()> {
         sqlx::query("DELETE FROM rate_events WHERE bucket = $1")
             .bind(bucket)
-            .execute(&self.writer)
+            .execute(&mut *self.write_conn().await?)
             .await
             .map_err(classify)?;
         Ok(())
@@ -327,7 +327,7 @@ impl Store for SqlStore {
         .bind(key)
         .bind(value)
         .bind(now)
-        .execute(&self.writer)
+        .execute(&mut *self.write_conn().await?)
         .await
         .map_err(classify)?;
         Ok(())
