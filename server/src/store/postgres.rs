@@ -73,9 +73,14 @@ impl PostgresStore {
         self.pool.begin().await.map_err(classify)
     }
 
+    /// Any pooled connection.
+    async fn read_conn(&self) -> StoreResult<PoolConnection<Db>> {
+        self.pool.acquire().await.map_err(classify)
+    }
+
     /// Any pooled connection: writes need no queue of their own.
     async fn write_conn(&self) -> StoreResult<PoolConnection<Db>> {
-        self.pool.acquire().await.map_err(classify)
+        self.read_conn().await
     }
 
     /// Commits with a notice per chain that grew, all sent by one statement. `NOTIFY` is

@@ -7,8 +7,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{ConnectOptions, Executor, SqliteConnection, SqlitePool};
+use deadpool::unmanaged::{Object, Pool};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Executor, SqliteConnection};
 use tokio::sync::{broadcast, Mutex, OwnedMutexGuard};
 
 use super::{Backend, StoreResult};
@@ -33,10 +34,14 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 
 /// Notices a slow listener may fall behind by before it is told it lagged (and re-reads).
 const EVENT_FEED_CAPACITY: usize = 1024;
+/// Reader connections, each with its own thread.
+const READERS: usize = 8;
 
 pub struct SqliteStore {
-    /// Readers: WAL lets them run beside the writer.
-    pool: SqlitePool,
+    /// Readers: WAL lets them run beside the writer. Not an sqlx pool, which pings every
+    /// connection handed back (a round trip to its thread, from a spawned task) although a
+    /// local file cannot go stale, and a dropped query is reset by the connection itself.
+    readers: Pool<SqliteConnection>,
     /// The one connection every write of this process goes through. Writers queue here, in
     /// FIFO order on an async mutex, instead of inside SQLite, whose busy handler backs off by
     /// sleeping for up to 100 ms per retry; other processes sharing the file still meet the
@@ -59,21 +64,25 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let mut writer = options.connect().await?;
         MIGRATOR.run(&mut writer).await?;
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            // A connection to a local file does not go stale the way a network one does.
-            .test_before_acquire(false)
-            .connect_with(options)
-            .await?;
+        let mut readers = Vec::with_capacity(READERS);
+        for _ in 0..READERS {
+            readers.push(options.connect().await?);
+        }
         let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
         Ok(Self {
-            pool,
+            readers: Pool::from(readers),
             writer: Arc::new(Mutex::new(WriterConn {
                 connection: writer,
                 open_transaction: false,
             })),
             event_feed,
         })
+    }
+
+    /// A reader connection, for reads only.
+    async fn read_conn(&self) -> StoreResult<Object<SqliteConnection>> {
+        // `get` fails only on a closed pool, and this one is never closed.
+        Ok(self.readers.get().await.expect("the reader pool is never closed"))
     }
 
     /// The writer connection, for one statement in its own (implicit) transaction.
@@ -187,7 +196,7 @@ mod tests {
 
     async fn user_count(store: &SqliteStore) -> i64 {
         sqlx::query_scalar("SELECT COUNT(*) FROM users")
-            .fetch_one(&store.pool)
+            .fetch_one(&mut *store.read_conn().await.unwrap())
             .await
             .unwrap()
     }

@@ -85,16 +85,22 @@ impl LoadedPlugin {
     /// Run the plugin on `input` in a fresh instance and validate its answer.
     pub fn evaluate(&self, input: &PluginInput) -> Result<PluginAnswer, PluginError> {
         let content_len = input.content.as_deref().map_or(0, str::len);
-        self.run(&input::encode(input, &self.config))
-            .and_then(|bytes| answer::parse(&bytes, input.phase, content_len))
-            .map_err(|cause| PluginError {
-                plugin: self.name.clone(),
-                cause,
-            })
+        self.run(&input::encode(input, &self.config), |bytes| {
+            answer::parse(bytes, input.phase, content_len)
+        })
+        .map_err(|cause| PluginError {
+            plugin: self.name.clone(),
+            cause,
+        })
     }
 
-    /// Instantiate, hand over the input, call `certior_evaluate`, copy the answer out.
-    fn run(&self, input: &[u8]) -> Result<Vec<u8>, PluginErrorCause> {
+    /// Instantiate, hand over the input, call `certior_evaluate`, and read the answer with
+    /// `read` where it lies in the instance's memory (no copy: it is parsed, then dropped).
+    fn run<T>(
+        &self,
+        input: &[u8],
+        read: impl FnOnce(&[u8]) -> Result<T, PluginErrorCause>,
+    ) -> Result<T, PluginErrorCause> {
         let mut store = self.store();
         let instance = self
             .pre
@@ -127,13 +133,10 @@ impl LoadedPlugin {
                 limit: self.max_answer_bytes,
             });
         }
-        memory
-            .data(&store)
-            .get(out_ptr..out_ptr + out_len)
-            .map(<[u8]>::to_vec)
-            .ok_or_else(|| {
-                PluginErrorCause::MalformedAnswer(format!("answer [{out_ptr}, +{out_len}) lies outside memory"))
-            })
+        let answer = memory.data(&store).get(out_ptr..out_ptr + out_len).ok_or_else(|| {
+            PluginErrorCause::MalformedAnswer(format!("answer [{out_ptr}, +{out_len}) lies outside memory"))
+        })?;
+        read(answer)
     }
 
     /// A store with the memory cap and the deadline armed.

@@ -117,7 +117,7 @@ impl AgentStore for SqlStore {
     async fn token(&self, id: &str) -> StoreResult<Option<TokenRecord>> {
         sqlx::query(&format!("SELECT {TOKEN_COLUMNS} FROM capability_tokens WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?
             .as_ref()
@@ -133,7 +133,7 @@ impl AgentStore for SqlStore {
         .bind(owner)
         .bind(page.limit)
         .bind(page.offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter().map(token_from_row).collect()
@@ -192,7 +192,7 @@ impl AgentStore for SqlStore {
         ))
         .bind(owner)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter().map(delegation_from_row).collect()
@@ -219,7 +219,7 @@ impl AgentStore for SqlStore {
         .bind(owner)
         .bind(page.limit)
         .bind(page.offset)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter()

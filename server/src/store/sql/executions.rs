@@ -251,7 +251,7 @@ impl ExecutionStore for SqlStore {
         );
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         row.as_ref().map(execution_from_row).transpose()
@@ -273,7 +273,7 @@ impl ExecutionStore for SqlStore {
             .bind(status.map(ExecStatus::as_str))
             .bind(page.limit)
             .bind(page.offset)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         rows.iter().map(execution_from_row).collect()
@@ -319,7 +319,7 @@ impl ExecutionStore for SqlStore {
         let rows =
             sqlx::query("SELECT record, output FROM execution_steps WHERE execution_id = $1 ORDER BY step_index")
                 .bind(execution_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await
                 .map_err(classify)?;
         rows.iter()
@@ -337,7 +337,7 @@ impl ExecutionStore for SqlStore {
             "SELECT seq, type, data, timestamp, prev_hash, hash FROM events WHERE subject_id = $1 ORDER BY seq",
         )
         .bind(subject_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter()
@@ -358,7 +358,7 @@ impl ExecutionStore for SqlStore {
         let rows: Vec<String> =
             sqlx::query_scalar("SELECT document FROM certificates WHERE execution_id = $1 ORDER BY issued_at, rowid")
                 .bind(execution_id)
-                .fetch_all(&self.pool)
+                .fetch_all(&mut *self.read_conn().await?)
                 .await
                 .map_err(classify)?;
         rows.iter()

@@ -46,7 +46,7 @@ impl SqlStore {
         );
         let row = sqlx::query(&sql)
             .bind(id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         row.map(|row| {
@@ -88,7 +88,10 @@ impl Store for SqlStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.map_err(classify)?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.read_conn().await?)
+            .await
+            .map_err(classify)?;
         Ok(())
     }
 
@@ -131,7 +134,7 @@ impl Store for SqlStore {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.email = $1");
         let row = sqlx::query(&sql)
             .bind(email)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         row.as_ref().map(user_from_row).transpose()
@@ -152,7 +155,7 @@ impl Store for SqlStore {
             .bind(filter.is_active)
             .bind(page.limit)
             .bind(page.offset)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         rows.iter()
@@ -234,7 +237,7 @@ impl Store for SqlStore {
         );
         let row = sqlx::query(&sql)
             .bind(key_sha256)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         row.map(|row| {
@@ -275,7 +278,7 @@ impl Store for SqlStore {
         let row = sqlx::query("SELECT COUNT(*) AS n, MIN(at) AS oldest FROM rate_events WHERE bucket = $1 AND at > $2")
             .bind(bucket)
             .bind(since)
-            .fetch_one(&self.pool)
+            .fetch_one(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         Ok(WindowCount {
@@ -314,7 +317,7 @@ impl Store for SqlStore {
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         sqlx::query_scalar("SELECT value FROM server_settings WHERE key = $1")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)
     }

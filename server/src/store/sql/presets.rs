@@ -58,11 +58,11 @@ impl PresetStore for SqlStore {
             "SELECT id, key, version, manifest, policy, digest, created_at, created_by, deprecated \
              FROM preset_versions ORDER BY key, version",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         let modules = sqlx::query("SELECT preset_version_id, file, bytes FROM preset_modules")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         let mut by_version: BTreeMap<String, BTreeMap<String, Vec<u8>>> = BTreeMap::new();

@@ -191,14 +191,14 @@ async fn write_batch(conn: &mut DbConn, batch: &EvidenceBatch) -> StoreResult<Op
 #[async_trait]
 impl ReleaseStore for SqlStore {
     async fn find_repo(&self, key: &str) -> StoreResult<Option<RepoRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let mut conn = self.read_conn().await?;
         repo_by_key(&mut conn, key).await
     }
 
     async fn release_policy(&self, repo_id: &str) -> StoreResult<Option<StoredReleasePolicy>> {
         let row = sqlx::query("SELECT * FROM release_policies WHERE repo_id = $1")
             .bind(repo_id)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
         row.map(|row| {
@@ -309,7 +309,7 @@ impl ReleaseStore for SqlStore {
         )
         .bind(repo_id)
         .bind(commit)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         row.as_ref().map(snapshot_from_row).transpose()
@@ -320,7 +320,7 @@ impl ReleaseStore for SqlStore {
             "SELECT evidence_id, kind, data, recorded_at FROM release_evidence WHERE snapshot_id = $1 ORDER BY evidence_id",
         )
         .bind(snapshot_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter()
@@ -340,7 +340,7 @@ impl ReleaseStore for SqlStore {
             "SELECT code, severity, detail, recorded_at FROM release_ingest_issues WHERE snapshot_id = $1 ORDER BY code, detail",
         )
         .bind(snapshot_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter()
@@ -368,7 +368,7 @@ impl ReleaseStore for SqlStore {
              WHERE p.snapshot_id = $1 ORDER BY p.created_at, p.seq"
         ))
         .bind(snapshot_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter().map(promotion_from_row).collect()
@@ -380,7 +380,7 @@ impl ReleaseStore for SqlStore {
              WHERE p.repo_id = $1 ORDER BY p.created_at, p.seq"
         ))
         .bind(repo_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter().map(promotion_from_row).collect()
@@ -399,7 +399,7 @@ impl ReleaseStore for SqlStore {
         .bind(repo_id)
         .bind(commit)
         .bind(limit)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter().map(promotion_from_row).collect()
@@ -450,7 +450,7 @@ impl ReleaseStore for SqlStore {
         let seen: Option<String> =
             sqlx::query_scalar("SELECT delivery_id FROM github_deliveries WHERE delivery_id = $1")
                 .bind(delivery_id)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.read_conn().await?)
                 .await
                 .map_err(classify)?;
         Ok(seen.is_some())
@@ -511,7 +511,7 @@ impl ReleaseStore for SqlStore {
         )
         .bind(repo_id)
         .bind(head_sha)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.read_conn().await?)
         .await
         .map_err(classify)?;
         rows.iter()

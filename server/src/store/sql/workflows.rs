@@ -177,7 +177,7 @@ impl WorkflowStore for SqlStore {
     }
 
     async fn workflow(&self, id: &str) -> StoreResult<Option<WorkflowRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let mut conn = self.read_conn().await?;
         let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *conn)
@@ -194,7 +194,7 @@ impl WorkflowStore for SqlStore {
         status: Option<WorkflowStatus>,
         page: Page,
     ) -> StoreResult<Vec<WorkflowRecord>> {
-        let mut conn = self.pool.acquire().await.map_err(classify)?;
+        let mut conn = self.read_conn().await?;
         let rows = sqlx::query(&format!(
             "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE ($1 IS NULL OR user_id = $1) \
              AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
@@ -217,7 +217,7 @@ impl WorkflowStore for SqlStore {
 
     async fn live_workflow_ids(&self) -> StoreResult<Vec<String>> {
         sqlx::query_scalar("SELECT id FROM workflows WHERE status IN ('queued', 'running') ORDER BY created_at")
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)
     }
