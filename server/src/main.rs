@@ -40,6 +40,12 @@ use clap::Parser;
 
 use cli::{Cli, Command};
 
+/// mimalloc instead of the system allocator: the request and task paths allocate many small,
+/// short-lived values from several threads, where glibc's malloc spends its time consolidating
+/// free chunks.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();

@@ -7,6 +7,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+/// The allocator the server binary ships with (`server/src/main.rs`), so that these figures
+/// are the engine's cost inside `certior serve`.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use certior::content::{ContentAction, ContentGate, ContentRequest, ContentSubject};
 use certior::guard::{GuardDecision, OutputDecision, ToolCall};
 use certior::plugin_host::{Phase as PluginPhase, PluginHost, PluginInput, PluginLimits};

@@ -76,8 +76,10 @@ impl PluginAnswer {
 }
 
 pub(crate) fn parse(bytes: &[u8], phase: Phase, content_len: usize) -> Result<PluginAnswer, PluginErrorCause> {
+    // One UTF-8 check of the whole answer instead of one per string inside it.
+    let text = std::str::from_utf8(bytes).map_err(|e| PluginErrorCause::MalformedAnswer(format!("not UTF-8: {e}")))?;
     let answer: PluginAnswer =
-        serde_json::from_slice(bytes).map_err(|e| PluginErrorCause::MalformedAnswer(e.to_string()))?;
+        serde_json::from_str(text).map_err(|e| PluginErrorCause::MalformedAnswer(e.to_string()))?;
     if answer.action == PluginAction::Redact {
         if !phase.allows_redaction() {
             return Err(PluginErrorCause::RedactNotAllowed(phase.as_str()));
@@ -127,6 +129,16 @@ mod tests {
         assert_eq!(answer.violations[0].span, Some((4, 15)));
         assert!(answer.violations[0].redacted);
         assert_eq!(answer.labels, vec!["PHI".to_string()]);
+    }
+
+    #[test]
+    fn an_answer_that_is_not_utf8_is_malformed() {
+        let message = malformed(parse(
+            b"{\"action\": \"allow\", \"labels\": [\"\xff\"]}",
+            Phase::ToolOutput,
+            0,
+        ));
+        assert!(message.starts_with("not UTF-8"), "{message}");
     }
 
     #[test]
