@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Executor, SqliteConnection};
 use tokio::sync::{broadcast, Mutex, OwnedMutexGuard};
 
-use super::{Backend, StoreResult};
+use super::{Backend, StoreError, StoreResult};
 
 #[path = "sql/mod.rs"]
 mod sql;
@@ -81,8 +81,11 @@ impl SqliteStore {
 
     /// A reader connection, for reads only.
     async fn read_conn(&self) -> StoreResult<Object<SqliteConnection>> {
-        // `get` fails only on a closed pool, and this one is never closed.
-        Ok(self.readers.get().await.expect("the reader pool is never closed"))
+        // `get` fails only once the pool is closed, which this store never does.
+        self.readers
+            .get()
+            .await
+            .map_err(|_| StoreError::Other(sqlx::Error::PoolClosed))
     }
 
     /// The writer connection, for one statement in its own (implicit) transaction.

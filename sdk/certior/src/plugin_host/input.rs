@@ -101,10 +101,7 @@ pub(crate) fn encode(input: &PluginInput, config: &Value) -> Vec<u8> {
         subject: &input.subject,
         content: input.content.as_deref(),
     };
-    // Sized for the content plus the envelope, so the buffer is not regrown while encoding.
-    let mut bytes = Vec::with_capacity(wire.content.map_or(0, str::len) + 1024);
-    serde_json::to_writer(&mut bytes, &wire).expect("JSON values and strings always encode");
-    bytes
+    serde_json::to_vec(&wire).expect("JSON values and strings always encode")
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
-use wasmtime::{Engine, Extern, InstancePre, Linker, Module, ModuleExport, Store, Trap};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
 
 use super::abi;
 use super::answer::{self, PluginAnswer};
@@ -37,7 +37,6 @@ pub struct LoadedPlugin {
     sha256: String,
     config: Value,
     pre: InstancePre<EvalState>,
-    exports: Exports,
     engine: Engine,
     memory_bytes: usize,
     timeout: Duration,
@@ -55,7 +54,6 @@ impl LoadedPlugin {
         host: &PluginHost,
     ) -> Result<LoadedPlugin, PluginLoadCause> {
         abi::check(&module)?;
-        let exports = Exports::of(&module)?;
         let pre = evaluation_linker(&host.engine)
             .and_then(|linker| linker.instantiate_pre(&module))
             .map_err(|e| PluginLoadCause::Instantiate(format!("{e:#}")))?;
@@ -64,7 +62,6 @@ impl LoadedPlugin {
             sha256,
             config,
             pre,
-            exports,
             engine: host.engine.clone(),
             memory_bytes: host.limits.memory_bytes(),
             timeout: host.limits.timeout,
@@ -110,20 +107,14 @@ impl LoadedPlugin {
             .instantiate(&mut store)
             .map_err(|e| self.cause(e, PluginErrorCause::Instantiate))?;
         let trap = |e| self.cause(e, PluginErrorCause::Trap);
-        let export = |store: &mut Store<EvalState>, export: &ModuleExport| instance.get_module_export(store, export);
-        let memory = export(&mut store, &self.exports.memory)
-            .and_then(Extern::into_memory)
+        let memory = instance
+            .get_memory(&mut store, abi::MEMORY)
             .ok_or_else(|| PluginErrorCause::Trap("no memory".into()))?;
-        let function = |store: &mut Store<EvalState>, at: &ModuleExport, name: &str| {
-            export(store, at)
-                .and_then(Extern::into_func)
-                .ok_or_else(|| PluginErrorCause::Trap(format!("no `{name}`")))
-        };
-        let alloc = function(&mut store, &self.exports.alloc, abi::ALLOC)?
-            .typed::<i32, i32>(&store)
+        let alloc = instance
+            .get_typed_func::<i32, i32>(&mut store, abi::ALLOC)
             .map_err(trap)?;
-        let evaluate = function(&mut store, &self.exports.evaluate, abi::EVALUATE)?
-            .typed::<(i32, i32), i64>(&store)
+        let evaluate = instance
+            .get_typed_func::<(i32, i32), i64>(&mut store, abi::EVALUATE)
             .map_err(trap)?;
 
         let len = i32::try_from(input.len()).map_err(|_| PluginErrorCause::Alloc(input.len()))?;
@@ -186,29 +177,6 @@ impl LoadedPlugin {
             1 => Ok(()),
             other => Err(PluginLoadCause::AbiVersion(other)),
         }
-    }
-}
-
-/// The exports an evaluation uses, resolved once at load rather than by name on every call.
-struct Exports {
-    memory: ModuleExport,
-    alloc: ModuleExport,
-    evaluate: ModuleExport,
-}
-
-impl Exports {
-    fn of(module: &Module) -> Result<Exports, PluginLoadCause> {
-        // `abi::check` has already required each of them with its type.
-        let index = |name: &'static str| {
-            module
-                .get_export_index(name)
-                .ok_or(PluginLoadCause::MissingExport(name))
-        };
-        Ok(Exports {
-            memory: index(abi::MEMORY)?,
-            alloc: index(abi::ALLOC)?,
-            evaluate: index(abi::EVALUATE)?,
-        })
     }
 }
 
