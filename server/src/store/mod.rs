@@ -3,11 +3,14 @@
 //! PostgreSQL, which several replicas share.
 
 mod agents;
+mod columns;
 mod executions;
 mod postgres;
 mod presets;
 mod releases;
 mod sqlite;
+mod sqlite_writer;
+mod statements;
 mod workflows;
 
 use std::path::Path;
@@ -61,6 +64,12 @@ pub enum StoreError {
     Unavailable(#[source] sqlx::Error),
     #[error("database error: {0}")]
     Other(#[from] sqlx::Error),
+    /// From SQLite's direct connections (see `sqlite.rs`).
+    #[error("database error: {0}")]
+    Direct(#[source] rusqlite::Error),
+    /// The commit of a group of SQLite transactions failed (see `sqlite_writer.rs`).
+    #[error("database error: commit failed: {0}")]
+    Commit(Arc<str>),
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;

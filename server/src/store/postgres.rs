@@ -13,6 +13,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use sqlx::{PgPool, Transaction};
 use tokio::sync::broadcast;
 
+use super::columns::Decode;
+use super::statements::{Arg, Statements};
 use super::{Backend, StoreResult, FEED_RESET};
 
 #[path = "sql/mod.rs"]
@@ -78,6 +80,11 @@ impl PostgresStore {
         self.pool.acquire().await.map_err(classify)
     }
 
+    /// Runs `sql` (one `SELECT`) with `args` bound to `$1`, `$2`, … and decodes its first row.
+    async fn read_row<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        self.read_conn().await?.row(sql, args, decode).await
+    }
+
     /// Any pooled connection: writes need no queue of their own.
     async fn write_conn(&self) -> StoreResult<PoolConnection<Db>> {
         self.read_conn().await
@@ -87,13 +94,25 @@ impl PostgresStore {
     /// transactional: listeners hear of the events only once they are committed, and never of a
     /// rolled-back append.
     async fn commit_announcing(&self, mut tx: WriteTx, subjects: &[&str]) -> StoreResult<()> {
-        sqlx::query("SELECT pg_notify($1, subject) FROM unnest($2::text[]) AS subject")
-            .bind(EVENT_CHANNEL)
-            .bind(subjects)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        if !subjects.is_empty() {
+            sqlx::query("SELECT pg_notify($1, subject) FROM unnest($2::text[]) AS subject")
+                .bind(EVENT_CHANNEL)
+                .bind(subjects)
+                .execute(&mut *tx)
+                .await
+                .map_err(classify)?;
+        }
         tx.commit().await.map_err(classify)
+    }
+
+    /// PostgreSQL has one kind of connection: the statements of `sql/` that SQLite runs on its
+    /// direct connection run in an ordinary transaction here.
+    async fn begin(&self) -> StoreResult<WriteTx> {
+        self.write_tx().await
+    }
+
+    async fn commit(&self, tx: WriteTx, subjects: &[&str]) -> StoreResult<()> {
+        self.commit_announcing(tx, subjects).await
     }
 
     /// The named lock, held across several statements and transactions until the returned
@@ -128,12 +147,12 @@ impl Drop for SessionLock {
 }
 
 /// Takes the named lock until `tx` ends: writers of one chain, workflow or preset key take turns.
-async fn lock(tx: &mut DbConn, name: &str) -> StoreResult<()> {
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(name)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+async fn lock(tx: &mut (impl Statements + ?Sized), name: &str) -> StoreResult<()> {
+    tx.run(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+        &[Arg::Text(name)],
+    )
+    .await?;
     Ok(())
 }
 

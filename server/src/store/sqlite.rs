@@ -2,7 +2,6 @@
 //! shared with PostgreSQL (`sql/`); this file holds what only SQLite does: the connection set-up,
 //! one writer connection that serialises every write, and an in-process event feed.
 
-use std::ops::{Deref, DerefMut};
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +9,11 @@ use std::time::Duration;
 use deadpool::unmanaged::{Object, Pool};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Executor, SqliteConnection};
-use tokio::sync::{broadcast, Mutex, OwnedMutexGuard};
+use tokio::sync::broadcast;
 
+use super::columns::{first_row, Decode};
+use super::sqlite_writer::{DirectTx, SharedWriter, Writer};
+use super::statements::{Arg, Statements};
 use super::{Backend, StoreError, StoreResult};
 
 #[path = "sql/mod.rs"]
@@ -19,10 +21,13 @@ mod sql;
 
 use sql::classify;
 
+type Db = sqlx::Sqlite;
 type DbRow = sqlx::sqlite::SqliteRow;
 type DbConn = sqlx::SqliteConnection;
 type SqlStore = SqliteStore;
 const BACKEND: Backend = Backend::Sqlite;
+/// What `write_tx` hands out: the sqlx connection inside `BEGIN IMMEDIATE`.
+type WriteTx = Writer;
 
 // Row locks need no syntax here: every write transaction holds the database's one write lock.
 const FOR_UPDATE: &str = "";
@@ -36,19 +41,25 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite"
 const EVENT_FEED_CAPACITY: usize = 1024;
 /// Reader connections, each with its own thread.
 const READERS: usize = 8;
+/// Direct readers: one per thread that may read at once (the runtime's workers, and a spare).
+const DIRECT_READERS: usize = 4;
 
 pub struct SqliteStore {
     /// Readers: WAL lets them run beside the writer. Not an sqlx pool, which pings every
     /// connection handed back (a round trip to its thread, from a spawned task) although a
     /// local file cannot go stale, and a dropped query is reset by the connection itself.
     readers: Pool<SqliteConnection>,
+    /// Readers called on the caller's own thread, for the point reads every request or job
+    /// makes ([`SqliteStore::read_row`]). An sqlx connection runs each statement on a thread of
+    /// its own: two thread wake-ups per statement, which cost more than the read itself.
+    direct_readers: Pool<rusqlite::Connection>,
     /// The one connection every write of this process goes through. Writers queue here, in
     /// FIFO order on an async mutex, instead of inside SQLite, whose busy handler backs off by
     /// sleeping for up to 100 ms per retry; other processes sharing the file still meet the
     /// busy timeout. Not a one-connection pool: a pool pings the connection on every release
     /// and hands it back through a spawned task, two round trips and a task switch per write
     /// on the path every other writer is waiting on.
-    writer: Arc<Mutex<WriterConn>>,
+    writer: SharedWriter,
     /// Subject ids of chains that just grew (see [`super::ExecutionStore::subscribe_events`]).
     event_feed: broadcast::Sender<Arc<str>>,
 }
@@ -64,17 +75,21 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let mut writer = options.connect().await?;
         MIGRATOR.run(&mut writer).await?;
+        let direct = open_direct(options.get_filename())?;
+        direct.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(options.connect().await?);
         }
+        let mut direct_readers = Vec::with_capacity(DIRECT_READERS);
+        for _ in 0..DIRECT_READERS {
+            direct_readers.push(open_direct(options.get_filename())?);
+        }
         let (event_feed, _) = broadcast::channel(EVENT_FEED_CAPACITY);
         Ok(Self {
             readers: Pool::from(readers),
-            writer: Arc::new(Mutex::new(WriterConn {
-                connection: writer,
-                open_transaction: false,
-            })),
+            direct_readers: Pool::from(direct_readers),
+            writer: SharedWriter::new(writer, direct),
             event_feed,
         })
     }
@@ -88,24 +103,30 @@ impl SqliteStore {
             .map_err(|_| StoreError::Other(sqlx::Error::PoolClosed))
     }
 
-    /// The writer connection, for one statement in its own (implicit) transaction.
-    async fn write_conn(&self) -> StoreResult<Writer> {
-        let mut writer = self.writer.clone().lock_owned().await;
-        if writer.open_transaction {
-            // The rollback of a dropped transaction failed; try again before anything else.
-            writer.connection.execute("ROLLBACK").await.map_err(classify)?;
-            writer.open_transaction = false;
-        }
-        Ok(Writer(Some(writer)))
+    /// Runs `sql` (one `SELECT`) with `args` bound to `$1`, `$2`, … on a direct reader and
+    /// decodes its first row. The read blocks this thread for as long as SQLite takes: a point
+    /// lookup by key in a local file, tens of microseconds.
+    async fn read_row<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
+        let reader = self
+            .direct_readers
+            .get()
+            .await
+            .map_err(|_| StoreError::Other(sqlx::Error::PoolClosed))?;
+        first_row(&reader, sql, args, decode)
     }
 
-    /// A write transaction. `BEGIN IMMEDIATE` takes the write lock up front: a deferred
-    /// transaction that upgrades after another connection wrote fails at once with `SQLITE_BUSY`
-    /// instead of waiting for the busy timeout.
+    /// The writer's sqlx connection, for one statement in its own (implicit) transaction.
+    async fn write_conn(&self) -> StoreResult<Writer> {
+        self.writer.sqlx_conn().await
+    }
+
+    /// A write transaction on the writer's sqlx connection. `BEGIN IMMEDIATE` takes the write
+    /// lock up front: a deferred transaction that upgrades after another connection wrote fails
+    /// at once with `SQLITE_BUSY` instead of waiting for the busy timeout.
     async fn write_tx(&self) -> StoreResult<WriteTx> {
         let mut writer = self.write_conn().await?;
         writer.execute("BEGIN IMMEDIATE").await.map_err(classify)?;
-        writer.0.as_mut().expect("present until dropped").open_transaction = true;
+        writer.began();
         Ok(writer)
     }
 
@@ -113,68 +134,49 @@ impl SqliteStore {
     /// that wakes re-reads the chain and must find the new events there.
     async fn commit_announcing(&self, tx: WriteTx, subjects: &[&str]) -> StoreResult<()> {
         tx.commit().await.map_err(classify)?;
+        self.announce(subjects);
+        Ok(())
+    }
+
+    fn announce(&self, subjects: &[&str]) {
         for subject in subjects {
             // An error only means nobody is listening right now.
             let _ = self.event_feed.send((*subject).into());
         }
+    }
+
+    /// A write transaction on the writer's direct connection (see `sqlite_writer.rs`).
+    async fn begin(&self) -> StoreResult<DirectTx> {
+        self.writer.begin().await
+    }
+
+    /// Commits a [`Self::begin`] transaction, then announces the chains that grew.
+    async fn commit(&self, tx: DirectTx, subjects: &[&str]) -> StoreResult<()> {
+        self.writer.commit(tx).await?;
+        self.announce(subjects);
         Ok(())
     }
 }
 
-struct WriterConn {
-    connection: SqliteConnection,
-    /// Set between `BEGIN` and a successful `COMMIT`.
-    open_transaction: bool,
-}
-
-/// Exclusive use of the writer connection: for one statement ([`SqliteStore::write_conn`]) or
-/// a transaction ([`SqliteStore::write_tx`], open until [`Writer::commit`]).
-struct Writer(Option<OwnedMutexGuard<WriterConn>>);
-
-/// What `write_tx` hands out: the writer inside `BEGIN IMMEDIATE`.
-type WriteTx = Writer;
-
-impl Writer {
-    async fn commit(mut self) -> Result<(), sqlx::Error> {
-        let writer = self.0.as_mut().expect("present until dropped");
-        writer.connection.execute("COMMIT").await?;
-        writer.open_transaction = false;
-        Ok(())
+/// A direct connection to the database file the sqlx connections opened (and migrated).
+fn open_direct(file: &std::path::Path) -> anyhow::Result<rusqlite::Connection> {
+    use rusqlite::OpenFlags;
+    if file.to_string_lossy().starts_with("file:sqlx-in-memory") {
+        anyhow::bail!("the SQLite store needs a database file; an in-memory database is not supported");
     }
-}
-
-/// A transaction dropped before its commit (its owner hit an error) is rolled back before
-/// the connection serves anyone else: the guard moves into the task that rolls back.
-impl Drop for Writer {
-    fn drop(&mut self) {
-        let Some(mut writer) = self.0.take() else { return };
-        if !writer.open_transaction {
-            return;
-        }
-        tokio::spawn(async move {
-            if writer.connection.execute("ROLLBACK").await.is_ok() {
-                writer.open_transaction = false;
-            }
-        });
-    }
-}
-
-impl Deref for Writer {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
-        &self.0.as_ref().expect("present until dropped").connection
-    }
-}
-
-impl DerefMut for Writer {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
-        &mut self.0.as_mut().expect("present until dropped").connection
-    }
+    let connection = rusqlite::Connection::open_with_flags(
+        file,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    connection.busy_timeout(Duration::from_secs(10))?;
+    // Room for every statement of the execution pipeline, so none is prepared twice.
+    connection.set_prepared_statement_cache_capacity(64);
+    Ok(connection)
 }
 
 /// Named locks are free for the same reason as row locks: the write transaction already
 /// excludes every other writer.
-async fn lock(_tx: &mut DbConn, _name: &str) -> StoreResult<()> {
+async fn lock(_tx: &mut (impl Statements + ?Sized), _name: &str) -> StoreResult<()> {
     Ok(())
 }
 
@@ -204,28 +206,116 @@ mod tests {
             .unwrap()
     }
 
-    async fn insert_user(writer: &mut SqliteConnection, id: &str) {
-        sqlx::query("INSERT INTO users (id, email, name, role, created_at) VALUES ($1, $2, 'n', 'USER', 0)")
-            .bind(id)
-            .bind(format!("{id}@example.com"))
-            .execute(writer)
+    async fn insert_user(writer: &mut (impl Statements + ?Sized), id: &str) {
+        let email = format!("{id}@example.com");
+        writer
+            .run(
+                "INSERT INTO users (id, email, name, role, created_at) VALUES ($1, $2, 'n', 'USER', 0)",
+                &[Arg::Text(id), Arg::Text(&email)],
+            )
             .await
             .unwrap();
+    }
+
+    async fn user_exists(store: &SqliteStore, id: &str) -> bool {
+        let args = [Arg::Text(id)];
+        let found = store.read_row("SELECT id FROM users WHERE id = $1", &args, |row| row.text("id"));
+        found.await.unwrap().is_some()
+    }
+
+    /// Commits `tx` from a task of its own; the writer's queue decides when it returns.
+    fn commit_in_background(store: &Arc<SqliteStore>, tx: DirectTx) -> tokio::task::JoinHandle<StoreResult<()>> {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit(tx, &[]).await })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_group_commits_its_members_and_not_a_dropped_one() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let mut first = store.begin().await.unwrap();
+        insert_user(&mut *first, "u1").await;
+        // A second writer queues, so the first one's commit joins a group instead.
+        let second = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                insert_user(&mut *tx, "u2").await;
+                drop(tx);
+            })
+        };
+        while store.writer.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let committed = commit_in_background(&store, first);
+        second.await.unwrap();
+        committed.await.unwrap().unwrap();
+        assert!(
+            user_exists(&store, "u1").await,
+            "a commit returns once its rows are visible"
+        );
+        assert!(
+            !user_exists(&store, "u2").await,
+            "a dropped member leaves nothing behind"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_sqlx_writer_commits_the_open_group_first() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let mut tx = store.begin().await.unwrap();
+        insert_user(&mut *tx, "u1").await;
+        let sqlx_writer = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut single = store.write_conn().await.unwrap();
+                insert_user(&mut *single, "u2").await;
+            })
+        };
+        while store.writer.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        commit_in_background(&store, tx).await.unwrap().unwrap();
+        sqlx_writer.await.unwrap();
+        assert_eq!(user_count(&store).await, 2);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_writers_each_see_their_commit() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let writers: Vec<_> = (0..64)
+            .map(|n| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let id = format!("u{n}");
+                    let mut tx = store.begin().await.unwrap();
+                    insert_user(&mut *tx, &id).await;
+                    store.commit(tx, &[]).await.unwrap();
+                    assert!(user_exists(&store, &id).await);
+                })
+            })
+            .collect();
+        for writer in writers {
+            writer.await.unwrap();
+        }
+        assert_eq!(user_count(&store).await, 64);
     }
 
     #[tokio::test]
     async fn a_dropped_transaction_is_rolled_back_before_the_next_writer() {
         let (_dir, store) = store().await;
         let mut tx = store.write_tx().await.unwrap();
-        insert_user(&mut tx, "u1").await;
+        insert_user(&mut *tx, "u1").await;
         drop(tx);
         // The next writer waits for the rollback, then has the connection to itself.
         let mut tx = store.write_tx().await.unwrap();
-        insert_user(&mut tx, "u2").await;
+        insert_user(&mut *tx, "u2").await;
         tx.commit().await.unwrap();
         assert_eq!(user_count(&store).await, 1);
         let mut single = store.write_conn().await.unwrap();
-        insert_user(&mut single, "u3").await;
+        insert_user(&mut *single, "u3").await;
         drop(single);
         assert_eq!(user_count(&store).await, 2);
     }
@@ -239,7 +329,7 @@ mod tests {
                 let store = store.clone();
                 tokio::spawn(async move {
                     let mut tx = store.write_tx().await.unwrap();
-                    insert_user(&mut tx, &format!("u{n}")).await;
+                    insert_user(&mut *tx, &format!("u{n}")).await;
                     tokio::task::yield_now().await;
                     store.commit_announcing(tx, &[]).await.unwrap();
                 })

@@ -9,6 +9,7 @@ use super::executions::{decode_error, json_column, strings_column, to_json};
 use super::identity::classify;
 use super::{DbConn, DbRow, SqlStore};
 use crate::store::agents::*;
+use crate::store::statements::{Arg, Statements};
 use crate::store::{NewToken, Page, StoreResult};
 
 const TOKEN_COLUMNS: &str = "id, user_id, agent_id, parent_id, permissions, budget_cents, spent_cents, \
@@ -73,30 +74,32 @@ async fn reserve_and_insert(conn: &mut DbConn, token: &NewToken) -> StoreResult<
             return Ok(false);
         }
     }
-    insert_token(conn, token).await?;
+    insert_token(&mut *conn, token).await?;
     Ok(true)
 }
 
 /// Inserts `token` as it is (no budget reservation).
-pub(in crate::store) async fn insert_token(conn: &mut DbConn, token: &NewToken) -> StoreResult<()> {
-    sqlx::query(
+pub(in crate::store) async fn insert_token(conn: &mut (impl Statements + ?Sized), token: &NewToken) -> StoreResult<()> {
+    let permissions = to_json(&token.permissions);
+    let metadata = to_json(&token.metadata);
+    conn.run(
         "INSERT INTO capability_tokens (id, user_id, agent_id, parent_id, permissions, budget_cents, \
          compliance_policy, metadata, jws, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        &[
+            Arg::Text(&token.id),
+            Arg::Text(&token.user_id),
+            Arg::Text(&token.agent_id),
+            Arg::OptText(token.parent_id.as_deref()),
+            Arg::Text(&permissions),
+            Arg::Int(token.budget_cents),
+            Arg::Text(&token.compliance_policy),
+            Arg::Text(&metadata),
+            Arg::Text(&token.jws),
+            Arg::Float(token.created_at),
+            Arg::OptFloat(token.expires_at),
+        ],
     )
-    .bind(&token.id)
-    .bind(&token.user_id)
-    .bind(&token.agent_id)
-    .bind(&token.parent_id)
-    .bind(to_json(&token.permissions))
-    .bind(token.budget_cents)
-    .bind(&token.compliance_policy)
-    .bind(to_json(&token.metadata))
-    .bind(&token.jws)
-    .bind(token.created_at)
-    .bind(token.expires_at)
-    .execute(&mut *conn)
-    .await
-    .map_err(classify)?;
+    .await?;
     Ok(())
 }
 

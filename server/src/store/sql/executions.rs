@@ -13,8 +13,10 @@ use tokio::sync::broadcast;
 
 use super::agents::insert_token;
 use super::identity::classify;
-use super::{lock, DbConn, DbRow, SqlStore, WriteTx, FOR_UPDATE, SKIP_LOCKED};
+use super::{lock, SqlStore, FOR_UPDATE, SKIP_LOCKED};
+use crate::store::columns::Columns;
 use crate::store::executions::*;
+use crate::store::statements::{Arg, Statements};
 use crate::store::{Page, StoreError, StoreResult};
 
 const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
@@ -28,18 +30,18 @@ pub(in crate::store) fn decode_error(what: &str, err: impl std::fmt::Display) ->
     StoreError::Other(sqlx::Error::Decode(format!("{what}: {err}").into()))
 }
 
-pub(in crate::store) fn json_column(row: &DbRow, name: &str) -> StoreResult<Value> {
-    let text: String = row.try_get(name)?;
+pub(in crate::store) fn json_column(row: &dyn Columns, name: &str) -> StoreResult<Value> {
+    let text = row.text(name)?;
     serde_json::from_str(&text).map_err(|err| decode_error(name, err))
 }
 
-pub(in crate::store) fn optional_json_column(row: &DbRow, name: &str) -> StoreResult<Option<Value>> {
-    let text: Option<String> = row.try_get(name)?;
-    text.map(|t| serde_json::from_str(&t).map_err(|err| decode_error(name, err)))
+pub(in crate::store) fn optional_json_column(row: &dyn Columns, name: &str) -> StoreResult<Option<Value>> {
+    row.opt_text(name)?
+        .map(|t| serde_json::from_str(&t).map_err(|err| decode_error(name, err)))
         .transpose()
 }
 
-pub(in crate::store) fn strings_column(row: &DbRow, name: &str) -> StoreResult<Vec<String>> {
+pub(in crate::store) fn strings_column(row: &dyn Columns, name: &str) -> StoreResult<Vec<String>> {
     serde_json::from_value(json_column(row, name)?).map_err(|err| decode_error(name, err))
 }
 
@@ -52,64 +54,64 @@ pub(in crate::store) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("JSON values always serialise")
 }
 
-fn execution_from_row(row: &DbRow) -> StoreResult<ExecutionRecord> {
-    let status: String = row.try_get("status")?;
-    let revoked_at: Option<f64> = row.try_get("token_revoked_at")?;
+fn execution_from_row(row: &dyn Columns) -> StoreResult<ExecutionRecord> {
+    let status = row.text("status")?;
     Ok(ExecutionRecord {
-        id: row.try_get("id")?,
-        user_id: row.try_get("user_id")?,
-        task: row.try_get("task")?,
+        id: row.text("id")?,
+        user_id: row.text("user_id")?,
+        task: row.text("task")?,
         status: ExecStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?,
-        current_step: row.try_get("current_step")?,
-        error: row.try_get("error")?,
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-        started_at: row.try_get("started_at")?,
-        completed_at: row.try_get("completed_at")?,
-        cost_cents: row.try_get("cost_cents")?,
-        llm_provider: row.try_get("llm_provider")?,
-        llm_model: row.try_get("llm_model")?,
-        compliance_policy: row.try_get("compliance_policy")?,
+        current_step: row.int("current_step")?,
+        error: row.text("error")?,
+        created_at: row.float("created_at")?,
+        updated_at: row.float("updated_at")?,
+        started_at: row.opt_float("started_at")?,
+        completed_at: row.opt_float("completed_at")?,
+        cost_cents: row.int("cost_cents")?,
+        llm_provider: row.opt_text("llm_provider")?,
+        llm_model: row.opt_text("llm_model")?,
+        compliance_policy: row.text("compliance_policy")?,
         proof_properties: strings_column(row, "proof_properties")?,
         certificate_ids: strings_column(row, "certificate_ids")?,
-        output: row.try_get("output")?,
+        output: row.opt_text("output")?,
         verification_summary: optional_json_column(row, "verification_summary")?,
         verification_profile: json_column(row, "verification_profile")?,
-        preset_key: row.try_get("preset_key")?,
-        preset_version: preset_version(row.try_get("preset_version")?)?,
-        preset_digest: row.try_get("preset_digest")?,
-        token_id: row.try_get("token_id")?,
-        workflow_id: row.try_get("workflow_id")?,
-        workflow_stage_id: row.try_get("workflow_stage_id")?,
+        preset_key: row.text("preset_key")?,
+        preset_version: preset_version(row.int("preset_version")?)?,
+        preset_digest: row.text("preset_digest")?,
+        token_id: row.text("token_id")?,
+        workflow_id: row.opt_text("workflow_id")?,
+        workflow_stage_id: row.opt_text("workflow_stage_id")?,
         run_spec: json_column(row, "run_spec")?,
-        input_tokens: row.try_get("input_tokens")?,
-        output_tokens: row.try_get("output_tokens")?,
+        input_tokens: row.int("input_tokens")?,
+        output_tokens: row.int("output_tokens")?,
         final_violations: optional_json_column(row, "final_violations")?,
         final_scan: optional_json_column(row, "final_scan")?,
         artifact: optional_json_column(row, "artifact")?,
         release_binding: optional_json_column(row, "release_binding")?,
         permissions: strings_column(row, "permissions")?,
-        budget_cents: row.try_get("budget_cents")?,
-        spent_cents: row.try_get("spent_cents")?,
-        token_expires_at: row.try_get("token_expires_at")?,
-        token_revoked: revoked_at.is_some(),
+        budget_cents: row.int("budget_cents")?,
+        spent_cents: row.int("spent_cents")?,
+        token_expires_at: row.opt_float("token_expires_at")?,
+        token_revoked: row.opt_float("token_revoked_at")?.is_some(),
     })
 }
 
 /// Appends `draft` to `subject_id`'s chain inside `tx`, holding the chain's lock until the
-/// commit. The transaction is then committed with [`SqlStore::commit_appended`], which announces it.
+/// commit, which must announce `subject_id`.
 pub(in crate::store) async fn append_event(
-    tx: &mut DbConn,
+    tx: &mut (impl Statements + ?Sized),
     subject_id: &str,
     draft: &EventDraft,
 ) -> StoreResult<StoredEvent> {
     lock(&mut *tx, subject_id).await?;
-    let last: Option<(i64, String)> =
-        sqlx::query_as("SELECT seq, hash FROM events WHERE subject_id = $1 ORDER BY seq DESC LIMIT 1")
-            .bind(subject_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(classify)?;
+    let last = tx
+        .row(
+            "SELECT seq, hash FROM events WHERE subject_id = $1 ORDER BY seq DESC LIMIT 1",
+            &[Arg::Text(subject_id)],
+            |row| Ok((row.int("seq")?, row.text("hash")?)),
+        )
+        .await?;
     let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
     let seq = prev_seq + 1;
     let chained = ChainEvent {
@@ -120,19 +122,20 @@ pub(in crate::store) async fn append_event(
         timestamp: draft.timestamp,
     };
     let hash = chain_hash(&prev_hash, &chained).map_err(|err| decode_error("event data", err))?;
-    sqlx::query(
+    let data = to_json(&draft.data);
+    tx.run(
         "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        &[
+            Arg::Text(subject_id),
+            Arg::Int(seq),
+            Arg::Text(&draft.kind),
+            Arg::Text(&data),
+            Arg::Float(draft.timestamp),
+            Arg::Text(&prev_hash),
+            Arg::Text(&hash),
+        ],
     )
-    .bind(subject_id)
-    .bind(seq)
-    .bind(&draft.kind)
-    .bind(to_json(&draft.data))
-    .bind(draft.timestamp)
-    .bind(&prev_hash)
-    .bind(&hash)
-    .execute(&mut *tx)
-    .await
-    .map_err(classify)?;
+    .await?;
     Ok(StoredEvent {
         seq,
         kind: draft.kind.clone(),
@@ -145,75 +148,92 @@ pub(in crate::store) async fn append_event(
 
 /// Writes a new execution with its token, `execution.created` event and queued job, inside `tx`.
 pub(in crate::store) async fn insert_execution(
-    tx: &mut DbConn,
+    tx: &mut (impl Statements + ?Sized),
     token: &NewToken,
     execution: &NewExecution,
     created: &EventDraft,
     api_key: Option<&str>,
 ) -> StoreResult<()> {
     insert_token(&mut *tx, token).await?;
-    sqlx::query(
+    let profile = to_json(&execution.verification_profile);
+    let run_spec = to_json(&execution.run_spec);
+    tx.run(
         "INSERT INTO executions (id, user_id, task, status, created_at, updated_at, llm_provider, llm_model, \
          compliance_policy, verification_profile, preset_key, preset_version, preset_digest, token_id, run_spec, \
          workflow_id, workflow_stage_id) VALUES ($1, $2, $3, 'queued', $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+        &[
+            Arg::Text(&execution.id),
+            Arg::Text(&execution.user_id),
+            Arg::Text(&execution.task),
+            Arg::Float(execution.created_at),
+            Arg::Float(execution.created_at),
+            Arg::OptText(execution.llm_provider.as_deref()),
+            Arg::OptText(execution.llm_model.as_deref()),
+            Arg::Text(&execution.compliance_policy),
+            Arg::Text(&profile),
+            Arg::Text(&execution.preset_key),
+            Arg::Int(i64::from(execution.preset_version)),
+            Arg::Text(&execution.preset_digest),
+            Arg::Text(&execution.token_id),
+            Arg::Text(&run_spec),
+            Arg::OptText(execution.workflow_id.as_deref()),
+            Arg::OptText(execution.workflow_stage_id.as_deref()),
+        ],
     )
-    .bind(&execution.id)
-    .bind(&execution.user_id)
-    .bind(&execution.task)
-    .bind(execution.created_at)
-    .bind(execution.created_at)
-    .bind(&execution.llm_provider)
-    .bind(&execution.llm_model)
-    .bind(&execution.compliance_policy)
-    .bind(to_json(&execution.verification_profile))
-    .bind(&execution.preset_key)
-    .bind(i64::from(execution.preset_version))
-    .bind(&execution.preset_digest)
-    .bind(&execution.token_id)
-    .bind(to_json(&execution.run_spec))
-    .bind(&execution.workflow_id)
-    .bind(&execution.workflow_stage_id)
-    .execute(&mut *tx)
-    .await
-    .map_err(classify)?;
-    append_event(tx, &execution.id, created).await?;
-    sqlx::query("INSERT INTO jobs (execution_id, created_at, api_key) VALUES ($1, $2, $3)")
-        .bind(&execution.id)
-        .bind(execution.created_at)
-        .bind(api_key)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+    .await?;
+    append_event(&mut *tx, &execution.id, created).await?;
+    tx.run(
+        "INSERT INTO jobs (execution_id, created_at, api_key) VALUES ($1, $2, $3)",
+        &[
+            Arg::Text(&execution.id),
+            Arg::Float(execution.created_at),
+            Arg::OptText(api_key),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 async fn insert_certificate(
-    tx: &mut DbConn,
+    tx: &mut (impl Statements + ?Sized),
     execution_id: &str,
     (id, document): &(String, Value),
     issued_at: f64,
 ) -> StoreResult<()> {
-    sqlx::query("INSERT INTO certificates (id, execution_id, document, issued_at) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(execution_id)
-        .bind(to_json(document))
-        .bind(issued_at)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+    let document = to_json(document);
+    tx.run(
+        "INSERT INTO certificates (id, execution_id, document, issued_at) VALUES ($1, $2, $3, $4)",
+        &[
+            Arg::Text(id),
+            Arg::Text(execution_id),
+            Arg::Text(&document),
+            Arg::Float(issued_at),
+        ],
+    )
+    .await?;
     Ok(())
 }
 
 /// Whether `worker` holds the job's lease, inside `tx`; the job row stays locked until the commit,
 /// so no other worker can claim it meanwhile.
-async fn holds_lease(tx: &mut DbConn, execution_id: &str, worker: &str) -> StoreResult<bool> {
+async fn holds_lease(tx: &mut (impl Statements + ?Sized), execution_id: &str, worker: &str) -> StoreResult<bool> {
     let sql = format!("SELECT lease_owner FROM jobs WHERE execution_id = $1{FOR_UPDATE}");
-    let owner: Option<Option<String>> = sqlx::query_scalar(&sql)
-        .bind(execution_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
+    let owner = tx
+        .row(&sql, &[Arg::Text(execution_id)], |row| row.opt_text("lease_owner"))
+        .await?;
     Ok(owner.flatten().as_deref() == Some(worker))
+}
+
+fn claimed_job_from_row(row: &dyn Columns) -> StoreResult<ClaimedJob> {
+    let inflight_step = row.opt_int("inflight_step")?;
+    let inflight_attempt = row.opt_int("inflight_attempt")?;
+    Ok(ClaimedJob {
+        execution_id: row.text("execution_id")?,
+        attempts: row.int("attempts")?,
+        api_key: row.opt_text("api_key")?,
+        inflight: inflight_step.zip(inflight_attempt),
+        conversation: optional_json_column(row, "conversation")?,
+    })
 }
 
 /// `$first, $first+1, …`: `n` numbered parameters for an `IN (…)` list.
@@ -222,13 +242,6 @@ pub(in crate::store) fn placeholders(first: usize, n: usize) -> String {
         .map(|i| format!("${i}"))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-impl SqlStore {
-    /// Commits a transaction that appended to `subject_id`'s chain, then announces the chain.
-    pub(super) async fn commit_appended(&self, tx: WriteTx, subject_id: &str) -> StoreResult<()> {
-        self.commit_announcing(tx, &[subject_id]).await
-    }
 }
 
 #[async_trait]
@@ -240,21 +253,16 @@ impl ExecutionStore for SqlStore {
         created: &EventDraft,
         api_key: Option<&str>,
     ) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        insert_execution(&mut tx, token, execution, created, api_key).await?;
-        self.commit_announcing(tx, &[&execution.id, JOB_QUEUED]).await
+        let mut tx = self.begin().await?;
+        insert_execution(&mut *tx, token, execution, created, api_key).await?;
+        self.commit(tx, &[&execution.id, JOB_QUEUED]).await
     }
 
     async fn execution(&self, id: &str) -> StoreResult<Option<ExecutionRecord>> {
         let sql = format!(
             "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id WHERE e.id = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await
-            .map_err(classify)?;
-        row.as_ref().map(execution_from_row).transpose()
+        self.read_row(&sql, &[Arg::Text(id)], execution_from_row).await
     }
 
     async fn list_executions(
@@ -276,42 +284,38 @@ impl ExecutionStore for SqlStore {
             .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
-        rows.iter().map(execution_from_row).collect()
+        rows.iter().map(|row| execution_from_row(row)).collect()
     }
 
     async fn cancel_execution(&self, id: &str, cancelled: &EventDraft) -> StoreResult<Option<ExecStatus>> {
-        let mut tx = self.write_tx().await?;
-        lock(&mut tx, id).await?;
-        let status: Option<String> =
-            sqlx::query_scalar(&format!("SELECT status FROM executions WHERE id = $1{FOR_UPDATE}"))
-                .bind(id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(classify)?;
-        let Some(status) = status else { return Ok(None) };
+        let mut tx = self.begin().await?;
+        lock(&mut *tx, id).await?;
+        let sql = format!("SELECT status FROM executions WHERE id = $1{FOR_UPDATE}");
+        let Some(status) = tx.row(&sql, &[Arg::Text(id)], |row| row.text("status")).await? else {
+            return Ok(None);
+        };
         let status = ExecStatus::parse(&status).ok_or_else(|| decode_error("status", &status))?;
         if status.is_terminal() {
             return Ok(Some(status));
         }
-        sqlx::query("UPDATE executions SET status = 'cancelled', completed_at = $1, updated_at = $1 WHERE id = $2")
-            .bind(cancelled.timestamp)
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
+        tx.run(
+            "UPDATE executions SET status = 'cancelled', completed_at = $1, updated_at = $1 WHERE id = $2",
+            &[Arg::Float(cancelled.timestamp), Arg::Text(id)],
+        )
+        .await?;
         // A queued job is withdrawn; a leased one stays for its worker to notice and finish.
-        sqlx::query("DELETE FROM jobs WHERE execution_id = $1 AND lease_owner IS NULL")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        sqlx::query("UPDATE jobs SET api_key = NULL WHERE execution_id = $1")
-            .bind(id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        append_event(&mut tx, id, cancelled).await?;
-        self.commit_appended(tx, id).await?;
+        tx.run(
+            "DELETE FROM jobs WHERE execution_id = $1 AND lease_owner IS NULL",
+            &[Arg::Text(id)],
+        )
+        .await?;
+        tx.run(
+            "UPDATE jobs SET api_key = NULL WHERE execution_id = $1",
+            &[Arg::Text(id)],
+        )
+        .await?;
+        append_event(&mut *tx, id, cancelled).await?;
+        self.commit(tx, &[id]).await?;
         Ok(Some(ExecStatus::Cancelled))
     }
 
@@ -379,43 +383,30 @@ impl ExecutionStore for SqlStore {
                                    ORDER BY created_at, execution_id LIMIT 1{SKIP_LOCKED}) \
              RETURNING execution_id, attempts, api_key, inflight_step, inflight_attempt, conversation"
         );
-        let row = sqlx::query(&sql)
-            .bind(worker)
-            .bind(lease_until)
-            .bind(now)
-            .fetch_optional(&mut *self.write_conn().await?)
-            .await
-            .map_err(classify)?;
-        let Some(row) = row else { return Ok(None) };
-        let inflight_step: Option<i64> = row.try_get("inflight_step")?;
-        let inflight_attempt: Option<i64> = row.try_get("inflight_attempt")?;
-        Ok(Some(ClaimedJob {
-            execution_id: row.try_get("execution_id")?,
-            attempts: row.try_get("attempts")?,
-            api_key: row.try_get("api_key")?,
-            inflight: inflight_step.zip(inflight_attempt),
-            conversation: optional_json_column(&row, "conversation")?,
-        }))
+        let args = [Arg::Text(worker), Arg::Float(lease_until), Arg::Float(now)];
+        let mut tx = self.begin().await?;
+        let job = tx.row(&sql, &args, claimed_job_from_row).await?;
+        self.commit(tx, &[]).await?;
+        Ok(job)
     }
 
     async fn renew_lease(&self, execution_id: &str, worker: &str, lease_until: f64) -> StoreResult<bool> {
-        let done = sqlx::query("UPDATE jobs SET lease_until = $1 WHERE execution_id = $2 AND lease_owner = $3")
-            .bind(lease_until)
-            .bind(execution_id)
-            .bind(worker)
-            .execute(&mut *self.write_conn().await?)
-            .await
-            .map_err(classify)?;
-        Ok(done.rows_affected() == 1)
+        let mut tx = self.begin().await?;
+        let renewed = tx
+            .run(
+                "UPDATE jobs SET lease_until = $1 WHERE execution_id = $2 AND lease_owner = $3",
+                &[Arg::Float(lease_until), Arg::Text(execution_id), Arg::Text(worker)],
+            )
+            .await?;
+        self.commit(tx, &[]).await?;
+        Ok(renewed == 1)
     }
 
     async fn finish_job(&self, execution_id: &str) -> StoreResult<()> {
-        sqlx::query("DELETE FROM jobs WHERE execution_id = $1")
-            .bind(execution_id)
-            .execute(&mut *self.write_conn().await?)
-            .await
-            .map_err(classify)?;
-        Ok(())
+        let mut tx = self.begin().await?;
+        tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
+            .await?;
+        self.commit(tx, &[]).await
     }
 
     async fn begin_step(
@@ -426,33 +417,30 @@ impl ExecutionStore for SqlStore {
         attempt: i64,
         event: &EventDraft,
     ) -> StoreResult<StepStart> {
-        let mut tx = self.write_tx().await?;
-        lock(&mut tx, execution_id).await?;
-        if !holds_lease(&mut tx, execution_id, worker).await? {
+        let mut tx = self.begin().await?;
+        lock(&mut *tx, execution_id).await?;
+        if !holds_lease(&mut *tx, execution_id, worker).await? {
             return Ok(StepStart::Stopped);
         }
-        let live = sqlx::query(
-            "UPDATE executions SET updated_at = $1 WHERE id = $2 AND status = 'executing' \
-             RETURNING (SELECT t.revoked_at IS NOT NULL FROM capability_tokens t WHERE t.id = executions.token_id)",
-        )
-        .bind(event.timestamp)
-        .bind(execution_id)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(classify)?;
-        let Some(live) = live else {
+        let live = tx
+            .row(
+                "UPDATE executions SET updated_at = $1 WHERE id = $2 AND status = 'executing' \
+                 RETURNING (SELECT t.revoked_at IS NOT NULL FROM capability_tokens t WHERE t.id = executions.token_id) \
+                 AS token_revoked",
+                &[Arg::Float(event.timestamp), Arg::Text(execution_id)],
+                |row| row.boolean("token_revoked"),
+            )
+            .await?;
+        let Some(token_revoked) = live else {
             return Ok(StepStart::Stopped);
         };
-        let token_revoked: bool = live.try_get(0)?;
-        sqlx::query("UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3")
-            .bind(step_index)
-            .bind(attempt)
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        append_event(&mut tx, execution_id, event).await?;
-        self.commit_appended(tx, execution_id).await?;
+        tx.run(
+            "UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3",
+            &[Arg::Int(step_index), Arg::Int(attempt), Arg::Text(execution_id)],
+        )
+        .await?;
+        append_event(&mut *tx, execution_id, event).await?;
+        self.commit(tx, &[execution_id]).await?;
         Ok(StepStart::Started { token_revoked })
     }
 
@@ -463,53 +451,58 @@ impl ExecutionStore for SqlStore {
         step: &StepWrite,
         event: &EventDraft,
     ) -> StoreResult<bool> {
-        let mut tx = self.write_tx().await?;
-        lock(&mut tx, execution_id).await?;
-        if !holds_lease(&mut tx, execution_id, worker).await? {
+        let mut tx = self.begin().await?;
+        lock(&mut *tx, execution_id).await?;
+        if !holds_lease(&mut *tx, execution_id, worker).await? {
             return Ok(false);
         }
-        sqlx::query(
+        let record = to_json(&step.record);
+        tx.run(
             "INSERT INTO execution_steps (execution_id, step_index, record, output) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (execution_id, step_index) DO UPDATE SET record = excluded.record, output = excluded.output",
+            &[
+                Arg::Text(execution_id),
+                Arg::Int(step.step_index),
+                Arg::Text(&record),
+                Arg::OptText(step.output.as_deref()),
+            ],
         )
-        .bind(execution_id)
-        .bind(step.step_index)
-        .bind(to_json(&step.record))
-        .bind(&step.output)
-        .execute(&mut *tx)
-        .await
-        .map_err(classify)?;
+        .await?;
         if let Some(certificate) = &step.certificate {
-            insert_certificate(&mut tx, execution_id, certificate, event.timestamp).await?;
+            insert_certificate(&mut *tx, execution_id, certificate, event.timestamp).await?;
         }
-        let token_id: String = sqlx::query_scalar(
-            "UPDATE executions SET current_step = $1, cost_cents = $2, certificate_ids = $3, proof_properties = $4, \
-             input_tokens = $5, output_tokens = $6, updated_at = $7 WHERE id = $8 RETURNING token_id",
+        let certificate_ids = to_json(&step.certificate_ids);
+        let proof_properties = to_json(&step.proof_properties);
+        let token_id = tx
+            .row(
+                "UPDATE executions SET current_step = $1, cost_cents = $2, certificate_ids = $3, proof_properties = $4, \
+                 input_tokens = $5, output_tokens = $6, updated_at = $7 WHERE id = $8 RETURNING token_id",
+                &[
+                    Arg::Int(step.current_step),
+                    Arg::Int(step.cost_cents),
+                    Arg::Text(&certificate_ids),
+                    Arg::Text(&proof_properties),
+                    Arg::Int(step.input_tokens),
+                    Arg::Int(step.output_tokens),
+                    Arg::Float(event.timestamp),
+                    Arg::Text(execution_id),
+                ],
+                |row| row.text("token_id"),
+            )
+            .await?
+            .ok_or_else(|| decode_error("execution", "the execution of a leased job is gone"))?;
+        tx.run(
+            "UPDATE capability_tokens SET spent_cents = $1 WHERE id = $2",
+            &[Arg::Int(step.spent_cents), Arg::Text(&token_id)],
         )
-        .bind(step.current_step)
-        .bind(step.cost_cents)
-        .bind(to_json(&step.certificate_ids))
-        .bind(to_json(&step.proof_properties))
-        .bind(step.input_tokens)
-        .bind(step.output_tokens)
-        .bind(event.timestamp)
-        .bind(execution_id)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(classify)?;
-        sqlx::query("UPDATE capability_tokens SET spent_cents = $1 WHERE id = $2")
-            .bind(step.spent_cents)
-            .bind(&token_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        sqlx::query("UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = $1")
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        append_event(&mut tx, execution_id, event).await?;
-        self.commit_appended(tx, execution_id).await?;
+        .await?;
+        tx.run(
+            "UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = $1",
+            &[Arg::Text(execution_id)],
+        )
+        .await?;
+        append_event(&mut *tx, execution_id, event).await?;
+        self.commit(tx, &[execution_id]).await?;
         Ok(true)
     }
 
@@ -520,22 +513,20 @@ impl ExecutionStore for SqlStore {
         input_tokens: i64,
         output_tokens: i64,
     ) -> StoreResult<()> {
-        let mut tx = self.write_tx().await?;
-        lock(&mut tx, execution_id).await?;
-        sqlx::query("UPDATE jobs SET conversation = $1 WHERE execution_id = $2")
-            .bind(to_json(conversation))
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        sqlx::query("UPDATE executions SET input_tokens = $1, output_tokens = $2 WHERE id = $3")
-            .bind(input_tokens)
-            .bind(output_tokens)
-            .bind(execution_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(classify)?;
-        tx.commit().await.map_err(classify)
+        let mut tx = self.begin().await?;
+        lock(&mut *tx, execution_id).await?;
+        let conversation = to_json(conversation);
+        tx.run(
+            "UPDATE jobs SET conversation = $1 WHERE execution_id = $2",
+            &[Arg::Text(&conversation), Arg::Text(execution_id)],
+        )
+        .await?;
+        tx.run(
+            "UPDATE executions SET input_tokens = $1, output_tokens = $2 WHERE id = $3",
+            &[Arg::Int(input_tokens), Arg::Int(output_tokens), Arg::Text(execution_id)],
+        )
+        .await?;
+        self.commit(tx, &[]).await
     }
 
     async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool> {
@@ -555,67 +546,76 @@ impl ExecutionStore for SqlStore {
             // The statuses follow the 19 fixed parameters.
             placeholders(20, from.len())
         );
-        let mut tx = self.write_tx().await?;
-        lock(&mut tx, execution_id).await?;
-        let mut query = sqlx::query(&sql)
-            .bind(change.to.as_str())
-            .bind(now)
-            .bind(change.to == ExecStatus::Planning)
-            .bind(now)
-            .bind(change.to.is_terminal())
-            .bind(now)
-            .bind(&change.error)
-            .bind(&change.output)
-            .bind(change.verification_summary.as_ref().map(to_json))
-            .bind(change.final_violations.as_ref().map(to_json))
-            .bind(change.final_scan.as_ref().map(to_json))
-            .bind(change.artifact.as_ref().map(to_json))
-            .bind(change.release_binding.as_ref().map(to_json))
-            .bind(change.verification_profile.as_ref().map(to_json))
-            .bind(change.certificate_ids.as_ref().map(to_json))
-            .bind(change.proof_properties.as_ref().map(to_json))
-            .bind(change.input_tokens)
-            .bind(change.output_tokens)
-            .bind(execution_id);
-        for status in from {
-            query = query.bind(status.as_str());
-        }
-        let applied = query.execute(&mut *tx).await.map_err(classify)?.rows_affected() == 1;
-        if !applied {
+        let json = |value: &Option<Value>| value.as_ref().map(to_json);
+        let (summary, violations, scan) = (
+            json(&change.verification_summary),
+            json(&change.final_violations),
+            json(&change.final_scan),
+        );
+        let (artifact, binding, profile) = (
+            json(&change.artifact),
+            json(&change.release_binding),
+            json(&change.verification_profile),
+        );
+        let certificate_ids = change.certificate_ids.as_ref().map(to_json);
+        let proof_properties = change.proof_properties.as_ref().map(to_json);
+        let mut args = vec![
+            Arg::Text(change.to.as_str()),
+            Arg::Float(now),
+            Arg::Bool(change.to == ExecStatus::Planning),
+            Arg::Float(now),
+            Arg::Bool(change.to.is_terminal()),
+            Arg::Float(now),
+            Arg::OptText(change.error.as_deref()),
+            Arg::OptText(change.output.as_deref()),
+            Arg::OptText(summary.as_deref()),
+            Arg::OptText(violations.as_deref()),
+            Arg::OptText(scan.as_deref()),
+            Arg::OptText(artifact.as_deref()),
+            Arg::OptText(binding.as_deref()),
+            Arg::OptText(profile.as_deref()),
+            Arg::OptText(certificate_ids.as_deref()),
+            Arg::OptText(proof_properties.as_deref()),
+            Arg::OptInt(change.input_tokens),
+            Arg::OptInt(change.output_tokens),
+            Arg::Text(execution_id),
+        ];
+        args.extend(from.iter().map(|status| Arg::Text(status.as_str())));
+        let mut tx = self.begin().await?;
+        lock(&mut *tx, execution_id).await?;
+        if tx.run(&sql, &args).await? != 1 {
             return Ok(false);
         }
         if let Some(certificate) = &change.certificate {
-            insert_certificate(&mut tx, execution_id, certificate, now).await?;
+            insert_certificate(&mut *tx, execution_id, certificate, now).await?;
         }
         if change.to.is_terminal() {
-            sqlx::query("DELETE FROM jobs WHERE execution_id = $1")
-                .bind(execution_id)
-                .execute(&mut *tx)
-                .await
-                .map_err(classify)?;
+            tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
+                .await?;
         }
-        append_event(&mut tx, execution_id, &change.event).await?;
-        self.commit_appended(tx, execution_id).await?;
+        append_event(&mut *tx, execution_id, &change.event).await?;
+        self.commit(tx, &[execution_id]).await?;
         Ok(true)
     }
 
     async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()> {
-        sqlx::query(
+        let mut tx = self.begin().await?;
+        tx.run(
             "INSERT INTO webhook_deliveries (id, execution_id, url, event, attempts, status_code, delivered, error, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                Arg::Text(&delivery.id),
+                Arg::Text(&delivery.execution_id),
+                Arg::Text(&delivery.url),
+                Arg::Text(&delivery.event),
+                Arg::Int(delivery.attempts),
+                Arg::OptInt(delivery.status_code),
+                Arg::Bool(delivery.delivered),
+                Arg::Text(&delivery.error),
+                Arg::Float(delivery.created_at),
+            ],
         )
-        .bind(&delivery.id)
-        .bind(&delivery.execution_id)
-        .bind(&delivery.url)
-        .bind(&delivery.event)
-        .bind(delivery.attempts)
-        .bind(delivery.status_code)
-        .bind(delivery.delivered)
-        .bind(&delivery.error)
-        .bind(delivery.created_at)
-        .execute(&mut *self.write_conn().await?)
-        .await
-        .map_err(classify)?;
-        Ok(())
+        .await?;
+        self.commit(tx, &[]).await
     }
 }

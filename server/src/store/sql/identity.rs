@@ -5,25 +5,41 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{lock, DbConn, DbRow, SqlStore, BACKEND};
+use super::{lock, DbConn, SqlStore, BACKEND};
 use crate::auth::Role;
+use crate::store::columns::Columns;
+use crate::store::statements::Arg;
 use crate::store::*;
 
 const USER_COLUMNS: &str =
     "u.id, u.email, u.name, u.organization, u.role, u.password_hash, u.is_active, u.created_at, u.last_login_at";
 
-fn user_from_row(row: &DbRow) -> StoreResult<User> {
-    let role: String = row.try_get("role")?;
+fn user_from_row(row: &dyn Columns) -> StoreResult<User> {
+    let role = row.text("role")?;
     Ok(User {
-        id: row.try_get("id")?,
-        email: row.try_get("email")?,
-        name: row.try_get("name")?,
-        organization: row.try_get("organization")?,
+        id: row.text("id")?,
+        email: row.text("email")?,
+        name: row.text("name")?,
+        organization: row.text("organization")?,
         role: Role::parse(&role).ok_or_else(|| sqlx::Error::Decode(format!("unknown role {role:?}").into()))?,
-        password_hash: row.try_get("password_hash")?,
-        is_active: row.try_get("is_active")?,
-        created_at: row.try_get("created_at")?,
-        last_login_at: row.try_get("last_login_at")?,
+        password_hash: row.opt_text("password_hash")?,
+        is_active: row.boolean("is_active")?,
+        created_at: row.float("created_at")?,
+        last_login_at: row.opt_float("last_login_at")?,
+    })
+}
+
+fn user_with_keys_from_row(row: &dyn Columns) -> StoreResult<UserWithKeys> {
+    Ok(UserWithKeys {
+        user: user_from_row(row)?,
+        active_key_count: row.int("active_key_count")?,
+    })
+}
+
+fn key_owner_from_row(row: &dyn Columns) -> StoreResult<KeyOwner> {
+    Ok(KeyOwner {
+        key_id: row.text("key_id")?,
+        user: user_from_row(row)?,
     })
 }
 
@@ -44,18 +60,7 @@ impl SqlStore {
             "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS active_key_count \
              FROM users u WHERE u.id = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(id)
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await
-            .map_err(classify)?;
-        row.map(|row| {
-            Ok(UserWithKeys {
-                user: user_from_row(&row)?,
-                active_key_count: row.try_get("active_key_count")?,
-            })
-        })
-        .transpose()
+        self.read_row(&sql, &[Arg::Text(id)], user_with_keys_from_row).await
     }
 }
 
@@ -137,7 +142,7 @@ impl Store for SqlStore {
             .fetch_optional(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
-        row.as_ref().map(user_from_row).transpose()
+        row.as_ref().map(|row| user_from_row(row)).transpose()
     }
 
     async fn user_by_id(&self, id: &str) -> StoreResult<Option<UserWithKeys>> {
@@ -158,21 +163,14 @@ impl Store for SqlStore {
             .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
-                Ok(UserWithKeys {
-                    user: user_from_row(row)?,
-                    active_key_count: row.try_get("active_key_count")?,
-                })
-            })
-            .collect()
+        rows.iter().map(|row| user_with_keys_from_row(row)).collect()
     }
 
     async fn update_user(&self, id: &str, change: &UserChange, now: f64) -> StoreResult<UserUpdate> {
         let mut tx = self.write_tx().await?;
         // One guarded UPDATE: it applies only if the user stays an active admin, or another
         // active admin remains. Under the lock, two concurrent demotions cannot both pass.
-        lock(&mut tx, "users:admins").await?;
+        lock(&mut *tx, "users:admins").await?;
         let updated = sqlx::query(
             "UPDATE users SET role = COALESCE($2, role), is_active = COALESCE($3, is_active) \
              WHERE id = $1 AND ( \
@@ -235,18 +233,7 @@ impl Store for SqlStore {
             "SELECT k.id AS key_id, {USER_COLUMNS} FROM api_keys k JOIN users u ON u.id = k.user_id \
              WHERE k.key_sha256 = $1 AND k.revoked_at IS NULL"
         );
-        let row = sqlx::query(&sql)
-            .bind(key_sha256)
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await
-            .map_err(classify)?;
-        row.map(|row| {
-            Ok(KeyOwner {
-                key_id: row.try_get("key_id")?,
-                user: user_from_row(&row)?,
-            })
-        })
-        .transpose()
+        self.read_row(&sql, &[Arg::Text(key_sha256)], key_owner_from_row).await
     }
 
     async fn revoke_key(&self, key_id: &str, now: f64) -> StoreResult<()> {

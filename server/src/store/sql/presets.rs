@@ -17,7 +17,7 @@ use crate::store::StoreResult;
 impl PresetStore for SqlStore {
     async fn insert_preset_version(&self, preset: &NewPresetVersion) -> StoreResult<u32> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, &format!("preset:{}", preset.key)).await?;
+        lock(&mut *tx, &format!("preset:{}", preset.key)).await?;
         let next: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM preset_versions WHERE key = $1")
             .bind(&preset.key)
             .fetch_one(&mut *tx)

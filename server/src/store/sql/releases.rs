@@ -219,7 +219,7 @@ impl ReleaseStore for SqlStore {
 
     async fn put_release_policy(&self, key: &str, write: &PolicyWrite) -> StoreResult<PolicyPut> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, RELEASES_LOCK).await?;
+        lock(&mut *tx, RELEASES_LOCK).await?;
         let repo = ensure_repo(&mut tx, key, true, write.now)
             .await?
             .expect("ensure_repo creates when asked");
@@ -296,7 +296,7 @@ impl ReleaseStore for SqlStore {
 
     async fn record_evidence(&self, batch: &EvidenceBatch) -> StoreResult<Option<Recorded>> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, RELEASES_LOCK).await?;
+        lock(&mut *tx, RELEASES_LOCK).await?;
         let recorded = write_batch(&mut tx, batch).await?;
         tx.commit().await.map_err(classify)?;
         Ok(recorded)
@@ -357,7 +357,7 @@ impl ReleaseStore for SqlStore {
 
     async fn add_ingest_issue(&self, snapshot_id: &str, issue: &IngestIssue) -> StoreResult<()> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, RELEASES_LOCK).await?;
+        lock(&mut *tx, RELEASES_LOCK).await?;
         upsert_issue(&mut tx, snapshot_id, issue).await?;
         tx.commit().await.map_err(classify)
     }
@@ -407,7 +407,7 @@ impl ReleaseStore for SqlStore {
 
     async fn insert_promotion(&self, p: &NewPromotion) -> StoreResult<PromotionRecord> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, RELEASES_LOCK).await?;
+        lock(&mut *tx, RELEASES_LOCK).await?;
         sqlx::query(
             "INSERT INTO release_promotions (id, snapshot_id, repo_id, status, release_label, reason, bound_artifact_digest, \
              operator_identity, operator_user_id, operator_role, claimed_operator_identity, requested_commit_sha, created_at) \
@@ -462,7 +462,7 @@ impl ReleaseStore for SqlStore {
         effect: &DeliveryEffect,
     ) -> StoreResult<DeliveryRecorded> {
         let mut tx = self.write_tx().await?;
-        lock(&mut tx, RELEASES_LOCK).await?;
+        lock(&mut *tx, RELEASES_LOCK).await?;
         let inserted = sqlx::query(
             "INSERT INTO github_deliveries (delivery_id, event, action, repo_key, received_at, outcome) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (delivery_id) DO NOTHING",

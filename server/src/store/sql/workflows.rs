@@ -172,8 +172,8 @@ impl WorkflowStore for SqlStore {
             .await
             .map_err(classify)?;
         }
-        append_event(&mut tx, &workflow.id, created).await?;
-        self.commit_appended(tx, &workflow.id).await
+        append_event(&mut *tx, &workflow.id, created).await?;
+        self.commit_announcing(tx, &[&workflow.id]).await
     }
 
     async fn workflow(&self, id: &str) -> StoreResult<Option<WorkflowRecord>> {
@@ -247,7 +247,7 @@ impl WorkflowStore for SqlStore {
         }
         // The execution first: the stage row references it.
         insert_execution(
-            &mut tx,
+            &mut *tx,
             execution.token,
             execution.execution,
             execution.created,
@@ -271,7 +271,7 @@ impl WorkflowStore for SqlStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(classify)?;
-            append_event(&mut tx, workflow_id, started).await?;
+            append_event(&mut *tx, workflow_id, started).await?;
         }
         sqlx::query("UPDATE workflows SET status = 'running', current_stage_index = $1, updated_at = $2 WHERE id = $3")
             .bind(index)
@@ -280,7 +280,7 @@ impl WorkflowStore for SqlStore {
             .execute(&mut *tx)
             .await
             .map_err(classify)?;
-        append_event(&mut tx, workflow_id, stage_started).await?;
+        append_event(&mut *tx, workflow_id, stage_started).await?;
         self.commit_announcing(tx, &[workflow_id, &execution.execution.id, JOB_QUEUED])
             .await?;
         Ok(true)
@@ -326,11 +326,11 @@ impl WorkflowStore for SqlStore {
             StageOutcome::Completed { .. } => {
                 let data =
                     serde_json::json!({"stage_id": stage.id, "stage_name": stage.name, "execution_id": execution_id});
-                append_event(&mut tx, workflow_id, &event_at("workflow.stage.completed", data, now)).await?;
+                append_event(&mut *tx, workflow_id, &event_at("workflow.stage.completed", data, now)).await?;
                 if index + 1 == stages.len() as i64 {
                     close_workflow(&mut tx, workflow_id, WorkflowStatus::Completed, "", now).await?;
                     let data = serde_json::json!({"stage_count": stages.len()});
-                    append_event(&mut tx, workflow_id, &event_at("workflow.completed", data, now)).await?;
+                    append_event(&mut *tx, workflow_id, &event_at("workflow.completed", data, now)).await?;
                 }
             }
             StageOutcome::Failed { error } => {
@@ -347,10 +347,10 @@ impl WorkflowStore for SqlStore {
                 .map_err(classify)?;
                 close_workflow(&mut tx, workflow_id, WorkflowStatus::Failed, error, now).await?;
                 let data = serde_json::json!({"stage_id": stage.id, "stage_name": stage.name, "error": error});
-                append_event(&mut tx, workflow_id, &event_at("workflow.failed", data, now)).await?;
+                append_event(&mut *tx, workflow_id, &event_at("workflow.failed", data, now)).await?;
             }
         }
-        self.commit_appended(tx, workflow_id).await?;
+        self.commit_announcing(tx, &[workflow_id]).await?;
         Ok(true)
     }
 
@@ -377,9 +377,9 @@ impl WorkflowStore for SqlStore {
         .map_err(classify)?;
         close_workflow(&mut tx, workflow_id, WorkflowStatus::Cancelled, CANCELLED, now).await?;
         for event in events {
-            append_event(&mut tx, workflow_id, event).await?;
+            append_event(&mut *tx, workflow_id, event).await?;
         }
-        self.commit_appended(tx, workflow_id).await?;
+        self.commit_announcing(tx, &[workflow_id]).await?;
         Ok(Some(WorkflowStatus::Cancelled))
     }
 }
