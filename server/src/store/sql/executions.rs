@@ -375,11 +375,12 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn claim_job(&self, worker: &str, now: f64, lease_until: f64) -> StoreResult<Option<ClaimedJob>> {
-        // One statement: the choice and the lease are atomic without an explicit transaction;
-        // on PostgreSQL, rows another replica is claiming are skipped rather than waited for.
+        // One statement: the choice and the lease are atomic; on PostgreSQL, rows another
+        // replica is claiming are skipped rather than waited for. The lease test is not
+        // indexable on purpose: the scan follows `jobs_queue` and stops at the first match.
         let sql = format!(
             "UPDATE jobs SET lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-             WHERE execution_id = (SELECT execution_id FROM jobs WHERE lease_until IS NULL OR lease_until < $3 \
+             WHERE execution_id = (SELECT execution_id FROM jobs WHERE COALESCE(lease_until, 0) < $3 \
                                    ORDER BY created_at, execution_id LIMIT 1{SKIP_LOCKED}) \
              RETURNING execution_id, attempts, api_key, inflight_step, inflight_attempt, conversation"
         );
