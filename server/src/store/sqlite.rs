@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode with foreign keys on. The SQL is
 //! shared with PostgreSQL (`sql/`); this file holds what only SQLite does: the connection set-up,
-//! one writer connection that serialises every write, and an in-process event feed.
+//! the one writer that serialises every write (`sqlite_writer.rs`), direct readers on the
+//! caller's thread, and an in-process event feed.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -53,12 +54,11 @@ pub struct SqliteStore {
     /// makes ([`SqliteStore::read_row`]). An sqlx connection runs each statement on a thread of
     /// its own: two thread wake-ups per statement, which cost more than the read itself.
     direct_readers: Pool<rusqlite::Connection>,
-    /// The one connection every write of this process goes through. Writers queue here, in
-    /// FIFO order on an async mutex, instead of inside SQLite, whose busy handler backs off by
-    /// sleeping for up to 100 ms per retry; other processes sharing the file still meet the
-    /// busy timeout. Not a one-connection pool: a pool pings the connection on every release
-    /// and hands it back through a spawned task, two round trips and a task switch per write
-    /// on the path every other writer is waiting on.
+    /// The writer every write of this process goes through (an sqlx and a direct connection).
+    /// Writers queue here, in FIFO order on an async mutex, instead of inside SQLite, whose
+    /// busy handler backs off by sleeping for up to 100 ms per retry; other processes sharing
+    /// the file still meet the busy timeout. Not a one-connection pool: a pool pings the
+    /// connection on every release and hands it back through a spawned task.
     writer: SharedWriter,
     /// Subject ids of chains that just grew (see [`super::ExecutionStore::subscribe_events`]).
     event_feed: broadcast::Sender<Arc<str>>,
