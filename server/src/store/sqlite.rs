@@ -96,22 +96,14 @@ impl SqliteStore {
 
     /// A reader connection, for reads only.
     async fn read_conn(&self) -> StoreResult<Object<SqliteConnection>> {
-        // `get` fails only once the pool is closed, which this store never does.
-        self.readers
-            .get()
-            .await
-            .map_err(|_| StoreError::Other(sqlx::Error::PoolClosed))
+        self.readers.get().await.map_err(pool_closed)
     }
 
     /// Runs `sql` (one `SELECT`) with `args` bound to `$1`, `$2`, … on a direct reader and
     /// decodes its first row. The read blocks this thread for as long as SQLite takes: a point
     /// lookup by key in a local file, tens of microseconds.
     async fn read_row<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
-        let reader = self
-            .direct_readers
-            .get()
-            .await
-            .map_err(|_| StoreError::Other(sqlx::Error::PoolClosed))?;
+        let reader = self.direct_readers.get().await.map_err(pool_closed)?;
         first_row(&reader, sql, args, decode)
     }
 
@@ -156,6 +148,11 @@ impl SqliteStore {
         self.announce(subjects);
         Ok(())
     }
+}
+
+/// A reader pool's `get` fails only once the pool is closed, which this store never does.
+fn pool_closed<E>(_: E) -> StoreError {
+    StoreError::Other(sqlx::Error::PoolClosed)
 }
 
 /// A direct connection to the database file the sqlx connections opened (and migrated).
