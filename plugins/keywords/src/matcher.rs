@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use certior_plugin::{ascii_pattern, PatternSet, Span};
+use certior_plugin::{ascii_pattern, PatternSet, Screen, Span};
 
 use crate::config::Config;
 
@@ -44,7 +44,13 @@ impl Matcher {
             regex::Regex::new(&source).map_err(|e| format!("pattern `{pattern}`: {e}"))?;
             sources.push(source);
         }
-        let rules = PatternSet::new(&sources)?;
+        // A keyword is case-insensitive text, so it is its own screen (one with a non-ASCII
+        // letter stays unscreened, see `Screen::needs_text`); patterns are not screened.
+        let mut screen = Screen::new(sources.len());
+        for (index, keyword) in keywords.iter().enumerate() {
+            screen = screen.needs_text(index, &[keyword], true);
+        }
+        let rules = PatternSet::new(&sources)?.screened(screen)?;
         let mut exempt = BTreeMap::new();
         for (task_class, listed) in &config.exempt_for_task_class {
             let indices = listed
@@ -76,5 +82,51 @@ impl Matcher {
                 None => Hit::Pattern { text: text[m.span.start..m.span.end].to_string(), span: m.span },
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(keywords: &[&str]) -> Config {
+        serde_json::from_value(serde_json::json!({
+            "category": "phi_exposure", "label": "PHI", "keyword_code": "phi_keyword",
+            "keywords": keywords, "pattern_code": "p", "patterns": [r"\bMNPI\b"],
+        }))
+        .unwrap()
+    }
+
+    fn unscreened(keywords: &[&str]) -> PatternSet {
+        let mut sources: Vec<String> = keywords.iter().map(|k| format!("(?i){}", regex::escape(k))).collect();
+        sources.push(format!("(?i:{})", ascii_pattern(r"\bMNPI\b")));
+        PatternSet::new(&sources).unwrap()
+    }
+
+    #[test]
+    fn the_screen_never_hides_a_match() {
+        let keywords = ["patient name", "Diagnosis", "ſecret", "medical record", "k"];
+        let matcher = Matcher::new(&config(&keywords)).unwrap();
+        let plain = unscreened(&keywords);
+        let samples = [
+            "PATIENT NAME: x; patient  name; diagnosisDIAGNOSIS; Medical Record 7",
+            "secret SECRET ſecret; K k \u{212a}; mnpi MNPI xMNPI",
+            "nothing here at all, only prose about weather",
+        ];
+        let pieces: Vec<&str> = samples.iter().flat_map(|s| s.split_inclusive(|c: char| c == ' ' || c == ';')).collect();
+        for text in samples {
+            assert_eq!(matcher.rules.find_all(text), plain.find_all(text), "text {text:?}");
+        }
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..6 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            assert_eq!(matcher.rules.find_all(&text), plain.find_all(&text), "text {text:?}");
+        }
     }
 }

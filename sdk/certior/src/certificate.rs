@@ -33,6 +33,9 @@ pub struct Certificate {
     pub issued_at: f64,
     pub expires_at: f64,
     pub key_id: String,
+    /// Empty only while the certificate is being signed, when it is left out of the JSON: the
+    /// signature covers the rest.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub signature: String,
 }
 
@@ -85,12 +88,8 @@ impl SigningKeyring {
             key_id: self.key_id().to_owned(),
             signature: String::new(),
         };
-        let mut doc = match serde_json::to_value(&cert) {
-            Ok(Value::Object(m)) => m,
-            _ => unreachable!("a Certificate serializes to an object"),
-        };
-        self.sign_document(&mut doc)?;
-        cert.signature = doc["signature"].as_str().unwrap_or_default().to_owned();
+        // What `sign_document` signs for this certificate's JSON, without building the JSON.
+        cert.signature = self.sign_bytes(&canonical_bytes(&cert)?);
         Ok(cert)
     }
 }

@@ -446,16 +446,26 @@ impl Guard {
 
     /// `plan_hash` of a tool call (spec §11.2).
     pub fn plan_hash(&self, call: &ToolCall) -> Result<String, String> {
-        let mut capabilities = call.capabilities.clone();
-        capabilities.sort();
-        let plan = json!({
-            "tool": call.tool,
-            "args": call.args,
-            "capabilities": capabilities,
-            "cost_cents": call.cost_cents,
-            "token_id": self.cfg.token.token_id,
-            "preset_digest": self.cfg.preset.digest(),
-        });
+        /// The hashed plan, borrowed from the call (the arguments can be large).
+        #[derive(serde::Serialize)]
+        struct Plan<'a> {
+            tool: &'a str,
+            args: &'a Value,
+            capabilities: Vec<&'a str>,
+            cost_cents: i64,
+            token_id: &'a str,
+            preset_digest: &'a str,
+        }
+        let mut capabilities: Vec<&str> = call.capabilities.iter().map(String::as_str).collect();
+        capabilities.sort_unstable();
+        let plan = Plan {
+            tool: &call.tool,
+            args: &call.args,
+            capabilities,
+            cost_cents: call.cost_cents,
+            token_id: &self.cfg.token.token_id,
+            preset_digest: self.cfg.preset.digest(),
+        };
         canonical_bytes(&plan)
             .map(|b| sha256_digest(&b))
             .map_err(|e| e.to_string())

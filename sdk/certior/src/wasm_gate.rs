@@ -11,7 +11,9 @@ use std::sync::Arc;
 use serde_json::{json, Value};
 
 use crate::content::{ContentAction, ContentGate, ContentRequest, ContentVerdict};
-use crate::plugin_host::{self, LoadedPlugin, PluginAction, PluginAnswer, PluginHost, PluginInput, PluginLoadError};
+use crate::plugin_host::{
+    self, EncodedInput, LoadedPlugin, PluginAction, PluginAnswer, PluginHost, PluginInput, PluginLoadError,
+};
 use crate::preset::{Hook, Manifest};
 use crate::violation::{Phase, Severity, Violation};
 
@@ -210,6 +212,7 @@ impl ContentGate for WasmGate {
             }),
             content: Some(request.text.to_owned()),
         };
+        let mut encoded = EncodedInput::new(&input);
         let mut violations = Vec::new();
         let mut labels = Vec::new();
         let mut redacted = false;
@@ -217,7 +220,7 @@ impl ContentGate for WasmGate {
         let mut silent_deny = false;
         for entry in self.plugins.iter().filter(|p| p.hooks.contains(&request.hook)) {
             let name = entry.plugin.name();
-            let answer = match entry.plugin.evaluate(&input) {
+            let answer = match entry.plugin.evaluate_encoded(&encoded) {
                 Ok(answer) => answer,
                 Err(error) => {
                     violations.push(plugin_error(
@@ -236,6 +239,7 @@ impl ContentGate for WasmGate {
             if redacting {
                 // Each redaction feeds its text to the next plugin (spec §6.2).
                 input.content = answer.redacted;
+                encoded = EncodedInput::new(&input);
                 redacted = true;
             }
         }

@@ -18,7 +18,8 @@
 //! Helpers for the usual chores: [`Span`] (byte ranges, merging), [`redact`] with the
 //! `[REDACTED-<ENTITY>]` token format, [`luhn_valid`] for card numbers, [`ascii_pattern`] to
 //! give regular expressions ASCII digit and word-boundary semantics, and [`PatternSet`] to
-//! locate the matches of many regular expressions in about one pass over the text.
+//! locate the matches of many regular expressions in about one pass over the text, with a
+//! [`Screen`] that skips the ones whose required text is absent.
 //!
 //! # Example
 //!
@@ -80,15 +81,17 @@ mod normalize;
 mod pattern_set;
 mod plugin;
 mod redact;
+mod screen;
 mod span;
 mod verdict;
 
 pub use category::Category;
-pub use input::{Hook, Input, Phase, Profile, Subject};
+pub use input::{Hook, Input, Json, Phase, Profile, Subject};
 pub use luhn::luhn_valid;
 pub use normalize::ascii_pattern;
 pub use pattern_set::{PatternMatch, PatternSet};
 pub use plugin::Plugin;
 pub use redact::{redact, redaction_token, Finding};
+pub use screen::Screen;
 pub use span::Span;
 pub use verdict::{Action, Severity, Verdict, Violation};

@@ -12,7 +12,7 @@
 
 use regex::Regex;
 
-use crate::Span;
+use crate::{Screen, Span};
 
 /// One match of one pattern.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -30,6 +30,8 @@ const WARM_UP_TEXT: &str = include_str!("warm_up.txt");
 #[derive(Debug, Clone)]
 pub struct PatternSet {
     regexes: Vec<Regex>,
+    /// Rules patterns out before their search ([`PatternSet::screened`]).
+    screen: Option<Screen>,
 }
 
 impl PatternSet {
@@ -47,7 +49,16 @@ impl PatternSet {
         for regex in &regexes {
             regex.find_iter(WARM_UP_TEXT).count();
         }
-        Ok(PatternSet { regexes })
+        Ok(PatternSet { regexes, screen: None })
+    }
+
+    /// The same set, searching only the patterns `screen` does not rule out. The screen must
+    /// cover exactly these patterns.
+    pub fn screened(self, screen: Screen) -> Result<PatternSet, String> {
+        if screen.patterns() != self.regexes.len() {
+            return Err(format!("the screen covers {} patterns, the set has {}", screen.patterns(), self.regexes.len()));
+        }
+        Ok(PatternSet { screen: Some(screen), ..self })
     }
 
     pub fn len(&self) -> usize {
@@ -61,8 +72,12 @@ impl PatternSet {
     /// For every pattern, its non-overlapping leftmost-first matches in `text` (its own
     /// `find_iter`), ordered by start, then by pattern index. Empty matches are never reported.
     pub fn find_all(&self, text: &str) -> Vec<PatternMatch> {
+        let candidates = self.screen.as_ref().map(|screen| screen.candidates(text));
         let mut found: Vec<PatternMatch> = Vec::new();
         for (pattern, regex) in self.regexes.iter().enumerate() {
+            if candidates.as_ref().map_or(false, |candidates| !candidates[pattern]) {
+                continue;
+            }
             found.extend(
                 regex
                     .find_iter(text)
@@ -101,6 +116,18 @@ mod tests {
     fn empty_matches_are_not_reported() {
         let set = PatternSet::new(&["a*", "b"]).unwrap();
         assert_eq!(spans(&set, "baab"), [(1, 0, 1), (0, 1, 3), (1, 3, 4)]);
+    }
+
+    #[test]
+    fn a_screened_set_skips_ruled_out_patterns_and_finds_the_rest() {
+        let patterns = [r"(?i)secret\s*=\s*\w+", r"AKIA[0-9A-Z]{4}", r"\d+"];
+        let screen = Screen::new(3).needs_text(0, &["secret"], true).needs_text(1, &["AKIA"], false);
+        let plain = PatternSet::new(&patterns).unwrap();
+        let screened = PatternSet::new(&patterns).unwrap().screened(screen.clone()).unwrap();
+        for text in ["SECRET = x1 AKIA1234 7", "nothing 42", "", "sécret = 1 AKIAZZZZ"] {
+            assert_eq!(spans(&screened, text), spans(&plain, text), "text {text:?}");
+        }
+        assert!(PatternSet::new(&patterns[..2]).unwrap().screened(screen).is_err());
     }
 
     #[test]

@@ -77,37 +77,83 @@ impl PluginInput {
     }
 }
 
-/// The wire form: the input plus the ABI version, the hook and the configuration.
+/// An input in its wire form, encoded once for every plugin of a stage: the JSON object of
+/// spec/API.md §6.1 without its `config` member, which each plugin fills with its own.
+#[derive(Debug, Clone)]
+pub struct EncodedInput {
+    /// `{"abi":1,"hook":…,"phase":…,"preset":…,"config":`
+    head: Vec<u8>,
+    /// `,"profile":…,"subject":…,"content":…}`
+    tail: Vec<u8>,
+    phase: Phase,
+    content_len: usize,
+}
+
 #[derive(Serialize)]
-struct Wire<'a> {
+struct Head<'a> {
     abi: u32,
     hook: Hook,
     phase: Phase,
     preset: &'a str,
-    config: &'a Value,
+}
+
+#[derive(Serialize)]
+struct Tail<'a> {
     profile: &'a Value,
     subject: &'a Value,
     content: Option<&'a str>,
 }
 
-pub(crate) fn encode(input: &PluginInput, config: &Value) -> Vec<u8> {
-    let wire = Wire {
-        abi: 1,
-        hook: input.phase.hook(),
-        phase: input.phase,
-        preset: &input.preset,
-        config,
-        profile: &input.profile,
-        subject: &input.subject,
-        content: input.content.as_deref(),
-    };
-    serde_json::to_vec(&wire).expect("JSON values and strings always encode")
+impl EncodedInput {
+    pub fn new(input: &PluginInput) -> EncodedInput {
+        let head = Head {
+            abi: 1,
+            hook: input.phase.hook(),
+            phase: input.phase,
+            preset: &input.preset,
+        };
+        let tail = Tail {
+            profile: &input.profile,
+            subject: &input.subject,
+            content: input.content.as_deref(),
+        };
+        // Both are non-empty objects: the head loses its `}`, the tail's `{` becomes a comma.
+        let mut head = serde_json::to_vec(&head).expect("JSON values and strings always encode");
+        head.pop();
+        head.extend_from_slice(br#","config":"#);
+        let mut tail = serde_json::to_vec(&tail).expect("JSON values and strings always encode");
+        tail[0] = b',';
+        EncodedInput {
+            head,
+            tail,
+            phase: input.phase,
+            content_len: input.content.as_deref().map_or(0, str::len),
+        }
+    }
+
+    /// The wire form with `config` (a JSON value) in place, in three consecutive pieces.
+    pub(crate) fn pieces<'a>(&'a self, config: &'a [u8]) -> [&'a [u8]; 3] {
+        [&self.head, config, &self.tail]
+    }
+
+    pub(crate) fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    pub(crate) fn content_len(&self) -> usize {
+        self.content_len
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn wire(input: &PluginInput, config: &Value) -> Vec<u8> {
+        let config = serde_json::to_vec(config).unwrap();
+        EncodedInput::new(input).pieces(&config).concat()
+    }
 
     #[test]
     fn encodes_the_spec_shape() {
@@ -118,7 +164,7 @@ mod tests {
             subject: json!({"tool": "file_read"}),
             content: Some("…".into()),
         };
-        let encoded: Value = serde_json::from_slice(&encode(&input, &json!({"mode": "redact"}))).unwrap();
+        let encoded: Value = serde_json::from_slice(&wire(&input, &json!({"mode": "redact"}))).unwrap();
         assert_eq!(
             encoded,
             json!({"abi": 1, "hook": "content", "phase": "tool_output", "preset": "hipaa",
@@ -131,7 +177,7 @@ mod tests {
             content: None,
             ..input
         };
-        let encoded: Value = serde_json::from_slice(&encode(&release, &Value::Null)).unwrap();
+        let encoded: Value = serde_json::from_slice(&wire(&release, &Value::Null)).unwrap();
         assert_eq!(
             (encoded["hook"].as_str(), encoded["content"].is_null()),
             (Some("release"), true)

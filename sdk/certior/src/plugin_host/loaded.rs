@@ -3,14 +3,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
 use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
 
 use super::abi;
 use super::answer::{self, PluginAnswer};
 use super::engine::{deadline_ticks, Ticker};
 use super::error::{PluginError, PluginErrorCause, PluginLoadCause};
-use super::input::{self, PluginInput};
+use super::input::{EncodedInput, PluginInput};
 use super::limiter::{Limiter, MemoryCapReached};
 use super::PluginHost;
 
@@ -35,7 +34,8 @@ struct EvalState {
 pub struct LoadedPlugin {
     name: String,
     sha256: String,
-    config: Value,
+    /// The `[plugins.config]` table as JSON, sent with every input.
+    config_json: Vec<u8>,
     pre: InstancePre<EvalState>,
     engine: Engine,
     memory_bytes: usize,
@@ -50,7 +50,7 @@ impl LoadedPlugin {
         name: &str,
         sha256: String,
         module: Module,
-        config: Value,
+        config_json: Vec<u8>,
         host: &PluginHost,
     ) -> Result<LoadedPlugin, PluginLoadCause> {
         abi::check(&module)?;
@@ -60,7 +60,7 @@ impl LoadedPlugin {
         let plugin = LoadedPlugin {
             name: name.to_string(),
             sha256,
-            config,
+            config_json,
             pre,
             engine: host.engine.clone(),
             memory_bytes: host.limits.memory_bytes(),
@@ -84,9 +84,14 @@ impl LoadedPlugin {
 
     /// Run the plugin on `input` in a fresh instance and validate its answer.
     pub fn evaluate(&self, input: &PluginInput) -> Result<PluginAnswer, PluginError> {
-        let content_len = input.content.as_deref().map_or(0, str::len);
-        self.run(&input::encode(input, &self.config), |bytes| {
-            answer::parse(bytes, input.phase, content_len)
+        self.evaluate_encoded(&EncodedInput::new(input))
+    }
+
+    /// [`evaluate`](Self::evaluate) for an input already encoded, as a stage does once for
+    /// all its plugins.
+    pub fn evaluate_encoded(&self, input: &EncodedInput) -> Result<PluginAnswer, PluginError> {
+        self.run(&input.pieces(&self.config_json), |bytes| {
+            answer::parse(bytes, input.phase(), input.content_len())
         })
         .map_err(|cause| PluginError {
             plugin: self.name.clone(),
@@ -94,11 +99,12 @@ impl LoadedPlugin {
         })
     }
 
-    /// Instantiate, hand over the input, call `certior_evaluate`, and read the answer with
-    /// `read` where it lies in the instance's memory (no copy: it is parsed, then dropped).
+    /// Instantiate, hand over the input (the concatenation of `pieces`), call
+    /// `certior_evaluate`, and read the answer with `read` where it lies in the instance's
+    /// memory (no copy: it is parsed, then dropped).
     fn run<T>(
         &self,
-        input: &[u8],
+        pieces: &[&[u8]],
         read: impl FnOnce(&[u8]) -> Result<T, PluginErrorCause>,
     ) -> Result<T, PluginErrorCause> {
         let mut store = self.store();
@@ -117,14 +123,19 @@ impl LoadedPlugin {
             .get_typed_func::<(i32, i32), i64>(&mut store, abi::EVALUATE)
             .map_err(trap)?;
 
-        let len = i32::try_from(input.len()).map_err(|_| PluginErrorCause::Alloc(input.len()))?;
+        let total: usize = pieces.iter().map(|piece| piece.len()).sum();
+        let len = i32::try_from(total).map_err(|_| PluginErrorCause::Alloc(total))?;
         let ptr = alloc.call(&mut store, len).map_err(trap)?;
         if ptr == 0 && len > 0 {
-            return Err(PluginErrorCause::Alloc(input.len()));
+            return Err(PluginErrorCause::Alloc(total));
         }
-        memory
-            .write(&mut store, ptr as u32 as usize, input)
-            .map_err(|_| PluginErrorCause::Alloc(input.len()))?;
+        let mut at = ptr as u32 as usize;
+        for piece in pieces {
+            memory
+                .write(&mut store, at, piece)
+                .map_err(|_| PluginErrorCause::Alloc(total))?;
+            at += piece.len();
+        }
         let packed = evaluate.call(&mut store, (ptr, len)).map_err(trap)? as u64;
         let (out_ptr, out_len) = ((packed >> 32) as usize, (packed & 0xFFFF_FFFF) as usize);
         if out_len > self.max_answer_bytes {

@@ -41,7 +41,7 @@ use wasmtime::{Engine, Module};
 
 pub use answer::{PluginAction, PluginAnswer, PluginSeverity, PluginViolation, CATEGORIES};
 pub use error::{PluginError, PluginErrorCause, PluginHostError, PluginLoadCause, PluginLoadError};
-pub use input::{Hook, Phase, PluginInput};
+pub use input::{EncodedInput, Hook, Phase, PluginInput};
 pub use limits::PluginLimits;
 pub use loaded::LoadedPlugin;
 
@@ -144,7 +144,7 @@ impl PluginHost {
                 module
             }
         };
-        loaded::LoadedPlugin::new(name, sha256, module, config.clone(), self).map_err(fail)
+        loaded::LoadedPlugin::new(name, sha256, module, config_json, self).map_err(fail)
     }
 
     /// Compile the module, pre-initialized first if it exports `certior_init`. A module is

@@ -57,7 +57,7 @@ impl<P: Plugin> State<P> {
             return Verdict::plugin_error(format!("unsupported ABI version {} (this plugin speaks {ABI_VERSION})", input.abi));
         }
         let mut slot = self.lock();
-        match slot.get_or_insert_with(|| build(input.config.clone())) {
+        match slot.get_or_insert_with(|| build(input.config.value())) {
             Ok(plugin) => plugin.evaluate(&input),
             Err(message) => Verdict::plugin_error(message.clone()),
         }
