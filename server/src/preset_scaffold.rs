@@ -24,7 +24,7 @@ const TEMPLATES: [(&str, &str); 10] = [
 ];
 
 /// The guest SDK's files, `(path under sdk/plugin, contents)`.
-const SDK_FILES: [(&str, &str); 16] = [
+const SDK_FILES: [(&str, &str); 17] = [
     ("Cargo.toml", include_str!("../../sdk/plugin/Cargo.toml")),
     ("src/abi/mod.rs", include_str!("../../sdk/plugin/src/abi/mod.rs")),
     ("src/abi/state.rs", include_str!("../../sdk/plugin/src/abi/state.rs")),
@@ -41,6 +41,7 @@ const SDK_FILES: [(&str, &str); 16] = [
     ),
     ("src/plugin.rs", include_str!("../../sdk/plugin/src/plugin.rs")),
     ("src/redact.rs", include_str!("../../sdk/plugin/src/redact.rs")),
+    ("src/screen.rs", include_str!("../../sdk/plugin/src/screen.rs")),
     ("src/span.rs", include_str!("../../sdk/plugin/src/span.rs")),
     ("src/verdict.rs", include_str!("../../sdk/plugin/src/verdict.rs")),
     ("src/warm_up.txt", include_str!("../../sdk/plugin/src/warm_up.txt")),

@@ -13,7 +13,7 @@ use tokio::sync::broadcast;
 
 use super::agents::insert_token;
 use super::identity::classify;
-use super::{lock, SqlStore, FOR_UPDATE, SKIP_LOCKED};
+use super::{bind, listing, lock, SqlStore, FOR_UPDATE, SKIP_LOCKED};
 use crate::store::columns::Columns;
 use crate::store::executions::*;
 use crate::store::statements::{Arg, Statements};
@@ -271,16 +271,14 @@ impl ExecutionStore for SqlStore {
         status: Option<ExecStatus>,
         page: Page,
     ) -> StoreResult<Vec<ExecutionRecord>> {
-        let sql = format!(
-            "SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id \
-             WHERE ($1 IS NULL OR e.user_id = $1) AND ($2 IS NULL OR e.status = $2) \
-             ORDER BY e.created_at DESC, e.id DESC LIMIT $3 OFFSET $4"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(owner)
-            .bind(status.map(ExecStatus::as_str))
-            .bind(page.limit)
-            .bind(page.offset)
+        let filters = [
+            ("e.user_id", owner.map(Arg::Text)),
+            ("e.status", status.map(|status| Arg::Text(status.as_str()))),
+        ];
+        let (rest, args) = listing(&filters, "e.created_at DESC, e.id DESC", page);
+        let sql =
+            format!("SELECT {EXECUTION_COLUMNS} FROM executions e JOIN capability_tokens t ON t.id = e.token_id{rest}");
+        let rows = bind(&sql, &args)
             .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;

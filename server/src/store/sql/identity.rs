@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::{lock, DbConn, SqlStore, BACKEND};
+use super::{bind, listing, lock, DbConn, SqlStore, BACKEND};
 use crate::auth::Role;
 use crate::store::columns::Columns;
 use crate::store::statements::Arg;
@@ -150,16 +150,16 @@ impl Store for SqlStore {
     }
 
     async fn list_users(&self, filter: &UserFilter, page: Page) -> StoreResult<Vec<UserWithKeys>> {
+        let filters = [
+            ("u.role", filter.role.map(|role| Arg::Text(role.as_str()))),
+            ("u.is_active", filter.is_active.map(Arg::Bool)),
+        ];
+        let (rest, args) = listing(&filters, "u.created_at DESC, u.id DESC", page);
         let sql = format!(
             "SELECT {USER_COLUMNS}, (SELECT COUNT(*) FROM api_keys k WHERE k.user_id = u.id AND k.revoked_at IS NULL) AS active_key_count \
-             FROM users u WHERE ($1 IS NULL OR u.role = $1) AND ($2 IS NULL OR u.is_active = $2) \
-             ORDER BY u.created_at DESC, u.id DESC LIMIT $3 OFFSET $4"
+             FROM users u{rest}"
         );
-        let rows = sqlx::query(&sql)
-            .bind(filter.role.map(Role::as_str))
-            .bind(filter.is_active)
-            .bind(page.limit)
-            .bind(page.offset)
+        let rows = bind(&sql, &args)
             .fetch_all(&mut *self.read_conn().await?)
             .await
             .map_err(classify)?;

@@ -9,7 +9,8 @@ use super::executions::{
     append_event, decode_error, insert_execution, optional_json_column, preset_version, strings_column, to_json,
 };
 use super::identity::classify;
-use super::{DbConn, DbRow, SqlStore, FOR_UPDATE};
+use super::{bind, listing, DbConn, DbRow, SqlStore, FOR_UPDATE};
+use crate::store::statements::Arg;
 use crate::store::workflows::*;
 use crate::store::{EventDraft, Page, StoreResult, JOB_QUEUED};
 
@@ -195,17 +196,13 @@ impl WorkflowStore for SqlStore {
         page: Page,
     ) -> StoreResult<Vec<WorkflowRecord>> {
         let mut conn = self.read_conn().await?;
-        let rows = sqlx::query(&format!(
-            "SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE ($1 IS NULL OR user_id = $1) \
-             AND ($2 IS NULL OR status = $2) ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
-        ))
-        .bind(owner)
-        .bind(status.map(WorkflowStatus::as_str))
-        .bind(page.limit)
-        .bind(page.offset)
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(classify)?;
+        let filters = [
+            ("user_id", owner.map(Arg::Text)),
+            ("status", status.map(|status| Arg::Text(status.as_str()))),
+        ];
+        let (rest, args) = listing(&filters, "created_at DESC, id DESC", page);
+        let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows{rest}");
+        let rows = bind(&sql, &args).fetch_all(&mut *conn).await.map_err(classify)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("id")?;
