@@ -24,7 +24,7 @@ const TEMPLATES: [(&str, &str); 10] = [
 ];
 
 /// The guest SDK's files, `(path under sdk/plugin, contents)`.
-const SDK_FILES: [(&str, &str); 17] = [
+const SDK_FILES: [(&str, &str); 18] = [
     ("Cargo.toml", include_str!("../../sdk/plugin/Cargo.toml")),
     ("src/abi/mod.rs", include_str!("../../sdk/plugin/src/abi/mod.rs")),
     ("src/abi/state.rs", include_str!("../../sdk/plugin/src/abi/state.rs")),
@@ -40,6 +40,7 @@ const SDK_FILES: [(&str, &str); 17] = [
         include_str!("../../sdk/plugin/src/pattern_set.rs"),
     ),
     ("src/plugin.rs", include_str!("../../sdk/plugin/src/plugin.rs")),
+    ("src/recombine.rs", include_str!("../../sdk/plugin/src/recombine.rs")),
     ("src/redact.rs", include_str!("../../sdk/plugin/src/redact.rs")),
     ("src/screen.rs", include_str!("../../sdk/plugin/src/screen.rs")),
     ("src/span.rs", include_str!("../../sdk/plugin/src/span.rs")),

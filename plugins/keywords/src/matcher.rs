@@ -88,6 +88,7 @@ impl Matcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use certior_plugin::recombinations;
 
     fn config(keywords: &[&str]) -> Config {
         serde_json::from_value(serde_json::json!({
@@ -113,19 +114,10 @@ mod tests {
             "secret SECRET ſecret; K k \u{212a}; mnpi MNPI xMNPI",
             "nothing here at all, only prose about weather",
         ];
-        let pieces: Vec<&str> = samples.iter().flat_map(|s| s.split_inclusive(|c: char| c == ' ' || c == ';')).collect();
         for text in samples {
             assert_eq!(matcher.rules.find_all(text), plain.find_all(text), "text {text:?}");
         }
-        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..2000 {
-            let mut text = String::new();
-            for _ in 0..6 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
+        for text in recombinations(&samples, |c| c == ' ' || c == ';', 2000, 6) {
             assert_eq!(matcher.rules.find_all(&text), plain.find_all(&text), "text {text:?}");
         }
     }

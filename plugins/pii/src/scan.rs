@@ -359,7 +359,7 @@ fn positions(b: &[u8], needle: u8) -> impl Iterator<Item = usize> + '_ {
 mod tests {
     use super::*;
     use crate::rules::rules;
-    use certior_plugin::{ascii_pattern, PatternSet};
+    use certior_plugin::{ascii_pattern, recombinations, PatternSet};
 
     fn rule_patterns() -> PatternSet {
         let patterns: Vec<String> = rules().iter().map(|r| ascii_pattern(&r.pattern)).collect();
@@ -410,22 +410,8 @@ mod tests {
 
     #[test]
     fn the_hand_matchers_agree_on_scrambled_text() {
-        // Deterministic pseudo-random recombinations of the samples' pieces: the same characters
-        // in new neighbourhoods.
-        let pieces: Vec<&str> = SAMPLES
-            .iter()
-            .flat_map(|s| s.split_inclusive(|c: char| c == ' ' || c == ','))
-            .collect();
         let set = rule_patterns();
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..2000 {
-            let mut text = String::new();
-            for _ in 0..8 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
+        for text in recombinations(SAMPLES, |c| c == ' ' || c == ',', 2000, 8) {
             assert_eq!(by_hand(&text), by_regex(&set, &text), "text {text:?}");
         }
     }

@@ -54,6 +54,7 @@ impl Detector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use certior_plugin::recombinations;
 
     /// Texts with every type, near misses, every case of the case-insensitive keywords, and
     /// non-ASCII text.
@@ -80,24 +81,11 @@ mod tests {
     fn the_screen_never_hides_a_match() {
         let detector = Detector::new().unwrap();
         let plain = unscreened();
-        let pieces: Vec<&str> = SAMPLES
-            .iter()
-            .flat_map(|s| s.split_inclusive(|c: char| c == ' ' || c == ',' || c == '='))
-            .collect();
         for text in SAMPLES {
             assert_eq!(detector.patterns.find_all(text), plain.find_all(text), "text {text:?}");
             assert!(!plain.find_all(text).is_empty() || text.starts_with("tool:"), "sample finds nothing: {text:?}");
         }
-        // Deterministic pseudo-random recombinations: the same pieces in new neighbourhoods.
-        let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..3000 {
-            let mut text = String::new();
-            for _ in 0..6 {
-                state ^= state << 13;
-                state ^= state >> 7;
-                state ^= state << 17;
-                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
-            }
+        for text in recombinations(SAMPLES, |c| c == ' ' || c == ',' || c == '=', 3000, 6) {
             assert_eq!(detector.patterns.find_all(&text), plain.find_all(&text), "text {text:?}");
         }
     }
