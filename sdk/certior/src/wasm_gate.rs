@@ -95,18 +95,18 @@ impl WasmGate {
     /// `release` member of the subject (spec/RELEASES.md §3.4). Every plugin runs, so every
     /// blocker is reported; each answer or failure comes back with the plugin's name.
     pub fn evaluate_release(&self, release: &Value) -> Vec<(String, Result<PluginAnswer, plugin_host::PluginError>)> {
-        let input = PluginInput {
+        let input = EncodedInput::new(&PluginInput {
             phase: plugin_host::Phase::Release,
             preset: self.preset_key.clone(),
             profile: Value::Null,
             subject: json!({"tool": null, "params": null, "capabilities": null, "destination": null,
                             "stage": null, "release": release}),
             content: None,
-        };
+        });
         self.plugins
             .iter()
             .filter(|p| p.hooks.contains(&Hook::Release))
-            .map(|p| (p.plugin.name().to_owned(), p.plugin.evaluate(&input)))
+            .map(|p| (p.plugin.name().to_owned(), p.plugin.evaluate_encoded(&input)))
             .collect()
     }
 
