@@ -136,7 +136,7 @@ pub async fn run(
         timeout: Duration::from_secs(settings.llm.llm_timeout_seconds),
     };
     let max_rounds = settings.llm.max_tool_rounds as usize;
-    let recorded = state.store.steps(&run.execution.id).await?;
+    let recorded = std::mem::take(&mut run.recorded);
 
     loop {
         if let Some(answer) = final_answer(&conversation) {

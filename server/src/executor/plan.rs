@@ -20,7 +20,7 @@ struct StepResult {
 }
 
 pub async fn run(run: &mut Run<'_>, steps: &[PlanStep]) -> StoreResult<Ending> {
-    let recorded = run.state.store.steps(&run.execution.id).await?;
+    let recorded = std::mem::take(&mut run.recorded);
     let mut output = String::new();
     for (index, step) in steps.iter().enumerate() {
         let result = match recorded.get(index) {

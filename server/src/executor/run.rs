@@ -20,7 +20,8 @@ use crate::providers::Provider;
 use crate::routes::tasks::PlanStep;
 use crate::state::AppState;
 use crate::store::{
-    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepStart, StepWrite, StoreResult, Transition, User,
+    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepStart, StepWrite, StoreResult, StoredStep, Transition,
+    User,
 };
 use crate::submission::run_mode;
 
@@ -51,6 +52,8 @@ pub struct Run<'a> {
     pub profile: VerificationProfile,
     pub guard: Guard,
     pub tally: Tally,
+    /// The steps recorded before this claim: a resumed run does not run them again.
+    pub recorded: Vec<StoredStep>,
     pub mode: &'static str,
     /// The step a lost worker left in flight, with its attempt number.
     inflight: Option<(i64, i64)>,
@@ -194,8 +197,8 @@ impl<'a> Run<'a> {
                 )))
             }
         };
-        let steps = state.store.steps(&execution.id).await?;
-        let tally = Tally::resume(&execution, &steps);
+        let recorded = state.store.steps(&execution.id).await?;
+        let tally = Tally::resume(&execution, &recorded);
         let guard = Guard::new(GuardConfig {
             preset: preset.clone(),
             profile: profile.clone(),
@@ -225,6 +228,7 @@ impl<'a> Run<'a> {
             profile,
             guard,
             tally,
+            recorded,
             mode,
             inflight: job.inflight,
             worker,
@@ -257,12 +261,17 @@ impl<'a> Run<'a> {
             .transition(&self.execution.id, &[from], &change)
             .await?;
         if moved {
-            self.execution.status = to;
-            if to == ExecStatus::Planning {
-                self.execution.started_at.get_or_insert(change.event.timestamp);
-            }
+            self.entered(&change);
         }
         Ok(moved)
+    }
+
+    /// Mirrors a transition the store applied.
+    fn entered(&mut self, change: &Transition) {
+        self.execution.status = change.to;
+        if let Some(started_at) = change.started_at() {
+            self.execution.started_at.get_or_insert(started_at);
+        }
     }
 
     pub fn summary(&self) -> Value {
@@ -314,15 +323,14 @@ impl<'a> Run<'a> {
     }
 
     async fn drive(&mut self, job: &ClaimedJob) -> StoreResult<()> {
-        if self.execution.status == ExecStatus::Queued
-            && !self.advance(ExecStatus::Queued, ExecStatus::Planning).await?
-        {
-            return self.stopped().await;
-        }
         let provider = self.execution.llm_provider.as_deref().and_then(Provider::parse);
         let steps: Option<Vec<PlanStep>> = match serde_json::from_value(self.execution.run_spec["plan"].clone()) {
             Ok(steps) => steps,
-            Err(err) => return self.fail(format!("The stored plan is unreadable: {err}"), None).await,
+            Err(err) => {
+                return self
+                    .fail_unstarted(format!("The stored plan is unreadable: {err}"))
+                    .await
+            }
         };
         let ending = match (provider, steps) {
             (Some(Provider::Plan), Some(steps)) => {
@@ -337,10 +345,7 @@ impl<'a> Run<'a> {
                 }
                 agentic::run(self, provider, job.api_key.as_deref(), job.conversation.clone()).await?
             }
-            _ => Ending::Failed {
-                error: NO_PROVIDER.into(),
-                violations: None,
-            },
+            _ => return self.fail_unstarted(NO_PROVIDER.into()).await,
         };
         match ending {
             Ending::Stopped => self.stopped().await,
@@ -394,14 +399,31 @@ impl<'a> Run<'a> {
         labels
     }
 
-    /// `planning → executing` once a release stage is admitted (the profile is written with
-    /// the binding admission made), unless a resumed run is already there (or beyond). `false`
-    /// when the run must stop: cancelled, or refused (then recorded as failed).
+    /// Fails a run that cannot start, after `queued → planning` (the lifecycle of spec §9.2
+    /// fails only runs a worker has taken up).
+    async fn fail_unstarted(&mut self, error: String) -> StoreResult<()> {
+        if self.execution.status == ExecStatus::Queued
+            && !self.advance(ExecStatus::Queued, ExecStatus::Planning).await?
+        {
+            return self.stopped().await;
+        }
+        self.fail(error, None).await
+    }
+
+    /// `queued → planning → executing`, with a release stage admitted in between (the profile
+    /// is written with the binding admission made), unless a resumed run is already there (or
+    /// beyond). Without admission both steps are one write. `false` when the run must stop:
+    /// cancelled, or refused (then recorded as failed).
     async fn enter_executing(&mut self) -> StoreResult<bool> {
         match self.execution.status {
-            ExecStatus::Planning => {
+            ExecStatus::Queued | ExecStatus::Planning => {
                 // Workflow stages were admitted before their execution was created (spec §10.4).
                 if self.profile.stage_role == StageRole::Release && self.execution.workflow_id.is_none() {
+                    if self.execution.status == ExecStatus::Queued
+                        && !self.advance(ExecStatus::Queued, ExecStatus::Planning).await?
+                    {
+                        return Ok(false);
+                    }
                     let task = self.execution.task.clone();
                     let admitted = admit_stage(
                         self.state,
@@ -423,15 +445,19 @@ impl<'a> Run<'a> {
                         return Ok(false);
                     }
                 }
+                let from = self.execution.status;
+                let planning =
+                    (from == ExecStatus::Queued).then(|| (ExecStatus::Planning, self.phase_event("planning")));
                 let mut change = Transition::to(ExecStatus::Executing, self.phase_event("executing"));
+                change.through = planning;
                 change.verification_profile = Some(serde_json::to_value(&self.profile).expect("profiles serialise"));
                 let moved = self
                     .state
                     .store
-                    .transition(&self.execution.id, &[ExecStatus::Planning], &change)
+                    .transition(&self.execution.id, &[from], &change)
                     .await?;
                 if moved {
-                    self.execution.status = ExecStatus::Executing;
+                    self.entered(&change);
                 }
                 Ok(moved)
             }

@@ -112,6 +112,23 @@ pub fn first_row<T>(
     }
 }
 
+/// Runs `sql` with `args` on `connection` and decodes every row it returns.
+pub fn all_rows<T>(
+    connection: &rusqlite::Connection,
+    sql: &str,
+    args: &[Arg<'_>],
+    decode: Decode<T>,
+) -> StoreResult<Vec<T>> {
+    let mut statement = connection.prepare_cached(sql)?;
+    bind_direct(&mut statement, args)?;
+    let mut rows = statement.raw_query();
+    let mut decoded = Vec::new();
+    while let Some(row) = rows.next()? {
+        decoded.push(decode(&NamedRow::new(row))?);
+    }
+    Ok(decoded)
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(err: rusqlite::Error) -> Self {
         StoreError::Direct(err)

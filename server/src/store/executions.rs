@@ -218,6 +218,10 @@ pub struct StoredStep {
 pub struct Transition {
     pub to: ExecStatus,
     pub event: EventDraft,
+    /// A status passed through on the way to `to`, in the same commit, with its event (appended
+    /// before `event`): a run that needs nothing between `planning` and `executing` takes both
+    /// steps in one write.
+    pub through: Option<(ExecStatus, EventDraft)>,
     pub error: Option<String>,
     pub output: Option<String>,
     pub verification_summary: Option<Value>,
@@ -241,6 +245,7 @@ impl Transition {
         Self {
             to,
             event,
+            through: None,
             error: None,
             output: None,
             verification_summary: None,
@@ -254,6 +259,14 @@ impl Transition {
             proof_properties: None,
             input_tokens: None,
             output_tokens: None,
+        }
+    }
+
+    /// When the change starts the run (enters `planning`, directly or on the way).
+    pub fn started_at(&self) -> Option<f64> {
+        match &self.through {
+            Some((ExecStatus::Planning, event)) => Some(event.timestamp),
+            _ => (self.to == ExecStatus::Planning).then_some(self.event.timestamp),
         }
     }
 }
@@ -360,4 +373,32 @@ pub trait ExecutionStore: Send + Sync {
     /// A terminal change also removes the job.
     async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool>;
     async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: &str, timestamp: f64) -> EventDraft {
+        EventDraft {
+            kind: kind.into(),
+            data: Value::Null,
+            timestamp,
+        }
+    }
+
+    #[test]
+    fn a_run_starts_when_it_enters_planning_even_on_the_way_to_executing() {
+        let planning = Transition::to(ExecStatus::Planning, event("execution.planning", 1.0));
+        assert_eq!(planning.started_at(), Some(1.0));
+
+        let mut both = Transition::to(ExecStatus::Executing, event("execution.executing", 2.0));
+        assert_eq!(both.started_at(), None, "planning → executing does not restart the run");
+        both.through = Some((ExecStatus::Planning, event("execution.planning", 1.5)));
+        assert_eq!(
+            both.started_at(),
+            Some(1.5),
+            "the planning event's time, not the executing one's"
+        );
+    }
 }

@@ -33,6 +33,9 @@ const FOR_UPDATE: &str = " FOR UPDATE";
 const SKIP_LOCKED: &str = " FOR UPDATE SKIP LOCKED";
 /// The `digest` member of an evidence row's JSON `data`.
 const EVIDENCE_DIGEST: &str = "(data::jsonb ->> 'digest')";
+/// Run first in a transaction whose reads must all see one snapshot (the default, read
+/// committed, takes a new snapshot per statement).
+const SNAPSHOT: Option<&str> = Some("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY");
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -83,6 +86,11 @@ impl PostgresStore {
     /// Runs `sql` (one `SELECT`) with `args` bound to `$1`, `$2`, … and decodes its first row.
     async fn read_row<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         self.read_conn().await?.row(sql, args, decode).await
+    }
+
+    /// [`Self::read_row`] for every row.
+    async fn read_rows<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        self.read_conn().await?.rows(sql, args, decode).await
     }
 
     /// Any pooled connection: writes need no queue of their own.

@@ -12,7 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Executor, SqliteConnection};
 use tokio::sync::broadcast;
 
-use super::columns::{first_row, Decode};
+use super::columns::{all_rows, first_row, Decode};
 use super::sqlite_writer::{DirectTx, SharedWriter, Writer};
 use super::statements::{Arg, Statements};
 use super::{Backend, StoreError, StoreResult};
@@ -35,6 +35,8 @@ const FOR_UPDATE: &str = "";
 const SKIP_LOCKED: &str = "";
 /// The `digest` member of an evidence row's JSON `data`.
 const EVIDENCE_DIGEST: &str = "json_extract(data, '$.digest')";
+/// Nothing to set: in WAL mode a transaction's reads all see the snapshot its first read took.
+const SNAPSHOT: Option<&str> = None;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -76,7 +78,10 @@ impl SqliteStore {
         let mut writer = options.connect().await?;
         MIGRATOR.run(&mut writer).await?;
         let direct = open_direct(options.get_filename())?;
-        direct.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;")?;
+        // Group commit nests each writer in a savepoint, whose sub-journal SQLite spills to a
+        // temporary file past 64 KiB: a write and a read of a file per statement. In memory,
+        // it costs a copy of each page (at most a group's worth).
+        direct.execute_batch("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;")?;
         let mut readers = Vec::with_capacity(READERS);
         for _ in 0..READERS {
             readers.push(options.connect().await?);
@@ -105,6 +110,12 @@ impl SqliteStore {
     async fn read_row<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         let reader = self.direct_readers.get().await.map_err(pool_closed)?;
         first_row(&reader, sql, args, decode)
+    }
+
+    /// [`Self::read_row`] for every row: the few rows of one execution or chain.
+    async fn read_rows<T: Send>(&self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        let reader = self.direct_readers.get().await.map_err(pool_closed)?;
+        all_rows(&reader, sql, args, decode)
     }
 
     /// The writer's sqlx connection, for one statement in its own (implicit) transaction.

@@ -16,7 +16,7 @@ use async_trait::async_trait;
 use sqlx::{Executor, SqliteConnection};
 use tokio::sync::{watch, Mutex, OwnedMutexGuard};
 
-use super::columns::{bind_direct, first_row, Decode};
+use super::columns::{all_rows, bind_direct, first_row, Decode};
 use super::statements::{Arg, Statements};
 use super::{StoreError, StoreResult};
 
@@ -216,6 +216,10 @@ impl Statements for Direct {
 
     async fn row<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         first_row(&self.0, sql, args, decode)
+    }
+
+    async fn rows<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        all_rows(&self.0, sql, args, decode)
     }
 }
 

@@ -27,4 +27,7 @@ pub trait Statements: Send {
 
     /// Runs `sql` and decodes the first row it returns.
     async fn row<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>>;
+
+    /// Runs `sql` and decodes every row it returns.
+    async fn rows<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Vec<T>>;
 }

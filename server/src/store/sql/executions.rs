@@ -8,7 +8,6 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
 use serde_json::Value;
-use sqlx::Row;
 use tokio::sync::broadcast;
 
 use super::agents::insert_token;
@@ -318,54 +317,44 @@ impl ExecutionStore for SqlStore {
     }
 
     async fn steps(&self, execution_id: &str) -> StoreResult<Vec<StoredStep>> {
-        let rows =
-            sqlx::query("SELECT record, output FROM execution_steps WHERE execution_id = $1 ORDER BY step_index")
-                .bind(execution_id)
-                .fetch_all(&mut *self.read_conn().await?)
-                .await
-                .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
+        self.read_rows(
+            "SELECT record, output FROM execution_steps WHERE execution_id = $1 ORDER BY step_index",
+            &[Arg::Text(execution_id)],
+            |row| {
                 Ok(StoredStep {
                     record: json_column(row, "record")?,
-                    output: row.try_get("output")?,
+                    output: row.opt_text("output")?,
                 })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     async fn events(&self, subject_id: &str) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(
+        self.read_rows(
             "SELECT seq, type, data, timestamp, prev_hash, hash FROM events WHERE subject_id = $1 ORDER BY seq",
-        )
-        .bind(subject_id)
-        .fetch_all(&mut *self.read_conn().await?)
-        .await
-        .map_err(classify)?;
-        rows.iter()
-            .map(|row| {
+            &[Arg::Text(subject_id)],
+            |row| {
                 Ok(StoredEvent {
-                    seq: row.try_get("seq")?,
-                    kind: row.try_get("type")?,
+                    seq: row.int("seq")?,
+                    kind: row.text("type")?,
                     data: json_column(row, "data")?,
-                    timestamp: row.try_get("timestamp")?,
-                    prev_hash: row.try_get("prev_hash")?,
-                    hash: row.try_get("hash")?,
+                    timestamp: row.float("timestamp")?,
+                    prev_hash: row.text("prev_hash")?,
+                    hash: row.text("hash")?,
                 })
-            })
-            .collect()
+            },
+        )
+        .await
     }
 
     async fn certificates(&self, execution_id: &str) -> StoreResult<Vec<Value>> {
-        let rows: Vec<String> =
-            sqlx::query_scalar("SELECT document FROM certificates WHERE execution_id = $1 ORDER BY issued_at, rowid")
-                .bind(execution_id)
-                .fetch_all(&mut *self.read_conn().await?)
-                .await
-                .map_err(classify)?;
-        rows.iter()
-            .map(|text| serde_json::from_str(text).map_err(|err| decode_error("certificate", err)))
-            .collect()
+        self.read_rows(
+            "SELECT document FROM certificates WHERE execution_id = $1 ORDER BY issued_at, rowid",
+            &[Arg::Text(execution_id)],
+            |row| json_column(row, "document"),
+        )
+        .await
     }
 
     fn subscribe_events(&self) -> broadcast::Receiver<Arc<str>> {
@@ -558,11 +547,12 @@ impl ExecutionStore for SqlStore {
         );
         let certificate_ids = change.certificate_ids.as_ref().map(to_json);
         let proof_properties = change.proof_properties.as_ref().map(to_json);
+        let started_at = change.started_at();
         let mut args = vec![
             Arg::Text(change.to.as_str()),
             Arg::Float(now),
-            Arg::Bool(change.to == ExecStatus::Planning),
-            Arg::Float(now),
+            Arg::Bool(started_at.is_some()),
+            Arg::Float(started_at.unwrap_or(now)),
             Arg::Bool(change.to.is_terminal()),
             Arg::Float(now),
             Arg::OptText(change.error.as_deref()),
@@ -591,6 +581,9 @@ impl ExecutionStore for SqlStore {
         if change.to.is_terminal() {
             tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
                 .await?;
+        }
+        if let Some((_, event)) = &change.through {
+            append_event(&mut *tx, execution_id, event).await?;
         }
         append_event(&mut *tx, execution_id, &change.event).await?;
         self.commit(tx, &[execution_id]).await?;

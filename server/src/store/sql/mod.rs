@@ -9,7 +9,7 @@
 //!   SQL still written against sqlx, and `read_conn` for its reads;
 //! - `lock(tx, name)`, a named lock held until the transaction ends, and `session_lock(name)`,
 //!   one held until its guard drops;
-//! - the dialect fragments `FOR_UPDATE`, `SKIP_LOCKED` and `EVIDENCE_DIGEST`.
+//! - the dialect fragments `FOR_UPDATE`, `SKIP_LOCKED`, `EVIDENCE_DIGEST` and `SNAPSHOT`.
 //!
 //! Placeholders are `$1`, `$2`, … on both (sqlx and `Statements` bind SQLite's `$N` by number).
 
@@ -22,7 +22,7 @@ mod workflows;
 
 use async_trait::async_trait;
 
-use super::{lock, Db, DbConn, DbRow, SqlStore, BACKEND, EVIDENCE_DIGEST, FOR_UPDATE, SKIP_LOCKED};
+use super::{lock, Db, DbConn, DbRow, SqlStore, BACKEND, EVIDENCE_DIGEST, FOR_UPDATE, SKIP_LOCKED, SNAPSHOT};
 use crate::store::columns::{Columns, Decode};
 use crate::store::statements::{Arg, Statements};
 use crate::store::{Page, StoreResult};
@@ -98,5 +98,10 @@ impl Statements for DbConn {
     async fn row<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Option<T>> {
         let row = bind(sql, args).fetch_optional(&mut *self).await.map_err(classify)?;
         row.as_ref().map(|row| decode(row)).transpose()
+    }
+
+    async fn rows<T: Send>(&mut self, sql: &str, args: &[Arg<'_>], decode: Decode<T>) -> StoreResult<Vec<T>> {
+        let rows = bind(sql, args).fetch_all(&mut *self).await.map_err(classify)?;
+        rows.iter().map(|row| decode(row)).collect()
     }
 }

@@ -9,7 +9,7 @@ use super::executions::{
     append_event, decode_error, insert_execution, optional_json_column, preset_version, strings_column, to_json,
 };
 use super::identity::classify;
-use super::{bind, listing, DbConn, DbRow, SqlStore, FOR_UPDATE};
+use super::{bind, listing, DbConn, DbRow, SqlStore, FOR_UPDATE, SNAPSHOT};
 use crate::store::statements::Arg;
 use crate::store::workflows::*;
 use crate::store::{EventDraft, Page, StoreResult, JOB_QUEUED};
@@ -179,13 +179,20 @@ impl WorkflowStore for SqlStore {
 
     async fn workflow(&self, id: &str) -> StoreResult<Option<WorkflowRecord>> {
         let mut conn = self.read_conn().await?;
+        // One snapshot for the workflow and its stages: a stage start or finish that commits
+        // between the two reads would show a running stage in a workflow still `queued`.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(classify)?;
+        if let Some(snapshot) = SNAPSHOT {
+            sqlx::query(snapshot).execute(&mut *tx).await.map_err(classify)?;
+        }
         let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"))
             .bind(id)
-            .fetch_optional(&mut *conn)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(classify)?;
         let Some(row) = row else { return Ok(None) };
-        let stages = stages_of(&mut conn, id).await?;
+        let stages = stages_of(&mut tx, id).await?;
+        tx.commit().await.map_err(classify)?;
         workflow_from_row(&row, stages).map(Some)
     }
 
