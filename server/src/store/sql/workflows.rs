@@ -9,7 +9,7 @@ use super::executions::{
     append_event, decode_error, insert_execution, optional_json_column, preset_version, strings_column, to_json,
 };
 use super::identity::classify;
-use super::{bind, listing, DbConn, DbRow, SqlStore, FOR_UPDATE, SNAPSHOT};
+use super::{bind, listing, Db, DbConn, DbRow, SqlStore, FOR_UPDATE, SNAPSHOT};
 use crate::store::statements::Arg;
 use crate::store::workflows::*;
 use crate::store::{EventDraft, Page, StoreResult, JOB_QUEUED};
@@ -74,6 +74,17 @@ async fn stages_of(conn: &mut DbConn, workflow_id: &str) -> StoreResult<Vec<Stag
         .await
         .map_err(classify)?;
     rows.iter().map(stage_from_row).collect()
+}
+
+/// A read transaction in one snapshot, for a workflow and its stages together: a stage start
+/// or finish committing between two separate reads would show a running stage in a workflow
+/// still `queued`.
+async fn snapshot(conn: &mut DbConn) -> StoreResult<sqlx::Transaction<'_, Db>> {
+    let mut tx = sqlx::Connection::begin(conn).await.map_err(classify)?;
+    if let Some(set) = SNAPSHOT {
+        sqlx::query(set).execute(&mut *tx).await.map_err(classify)?;
+    }
+    Ok(tx)
 }
 
 /// The workflow's status inside `tx`, if it exists; the row stays locked until the commit.
@@ -179,12 +190,7 @@ impl WorkflowStore for SqlStore {
 
     async fn workflow(&self, id: &str) -> StoreResult<Option<WorkflowRecord>> {
         let mut conn = self.read_conn().await?;
-        // One snapshot for the workflow and its stages: a stage start or finish that commits
-        // between the two reads would show a running stage in a workflow still `queued`.
-        let mut tx = sqlx::Connection::begin(&mut *conn).await.map_err(classify)?;
-        if let Some(snapshot) = SNAPSHOT {
-            sqlx::query(snapshot).execute(&mut *tx).await.map_err(classify)?;
-        }
+        let mut tx = snapshot(&mut conn).await?;
         let row = sqlx::query(&format!("SELECT {WORKFLOW_COLUMNS} FROM workflows WHERE id = $1"))
             .bind(id)
             .fetch_optional(&mut *tx)
@@ -203,19 +209,21 @@ impl WorkflowStore for SqlStore {
         page: Page,
     ) -> StoreResult<Vec<WorkflowRecord>> {
         let mut conn = self.read_conn().await?;
+        let mut tx = snapshot(&mut conn).await?;
         let filters = [
             ("user_id", owner.map(Arg::Text)),
             ("status", status.map(|status| Arg::Text(status.as_str()))),
         ];
         let (rest, args) = listing(&filters, "created_at DESC, id DESC", page);
         let sql = format!("SELECT {WORKFLOW_COLUMNS} FROM workflows{rest}");
-        let rows = bind(&sql, &args).fetch_all(&mut *conn).await.map_err(classify)?;
+        let rows = bind(&sql, &args).fetch_all(&mut *tx).await.map_err(classify)?;
         let mut out = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: String = row.try_get("id")?;
-            let stages = stages_of(&mut conn, &id).await?;
+            let stages = stages_of(&mut tx, &id).await?;
             out.push(workflow_from_row(row, stages)?);
         }
+        tx.commit().await.map_err(classify)?;
         Ok(out)
     }
 
