@@ -62,21 +62,33 @@ pub async fn resolve_provider(
     model: Option<&str>,
     has_plan: bool,
 ) -> StoreResult<(Option<Provider>, Option<String>)> {
-    let default = default_provider(state).await?;
+    // The stored default is read only when the answer depends on it: not for a plan run.
+    let mut default = None;
     let provider = match (requested, has_plan) {
-        (Some(provider), _) => Some(provider),
-        (None, true) => Some(Provider::Plan),
-        (None, false) => default.as_ref().map(|d| d.provider),
+        (Some(provider), _) => provider,
+        (None, true) => Provider::Plan,
+        (None, false) => {
+            default = default_provider(state).await?;
+            match &default {
+                Some(d) => d.provider,
+                None => return Ok((None, None)),
+            }
+        }
     };
-    let model = match provider {
-        None | Some(Provider::Plan) => None,
-        Some(provider) => Some(match (model, &default) {
-            (Some(model), _) => model.to_owned(),
-            (None, Some(d)) if d.provider == provider => d.model.clone(),
-            (None, _) => provider.default_model().to_owned(),
-        }),
+    let model = match (provider, model) {
+        (Provider::Plan, _) => None,
+        (_, Some(model)) => Some(model.to_owned()),
+        (_, None) => {
+            if default.is_none() {
+                default = default_provider(state).await?;
+            }
+            Some(match default {
+                Some(d) if d.provider == provider => d.model,
+                _ => provider.default_model().to_owned(),
+            })
+        }
     };
-    Ok((provider, model))
+    Ok((Some(provider), model))
 }
 
 /// The token, execution and first event of a submission, signed with the active key.

@@ -20,7 +20,7 @@ use crate::clock::now;
 use crate::routes::executions::ExecutionView;
 use crate::settings::RunSettings;
 use crate::state::AppState;
-use crate::store::NewDelivery;
+use crate::store::{ExecutionRecord, NewDelivery};
 use crate::tools::HostAllowList;
 
 const MAX_URL_CHARS: usize = 2048;
@@ -105,9 +105,13 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 /// Starts the delivery of an execution's terminal view if it has a `webhook_url`. Never delays
 /// the caller.
-pub fn announce(state: &AppState, execution_id: &str, event: &str) {
+pub fn announce(state: &AppState, execution: &ExecutionRecord, event: &str) {
+    // The URL is fixed at submission: most executions have none and need no read.
+    if execution.run_spec["webhook_url"].as_str().is_none() {
+        return;
+    }
     let state = state.clone();
-    let execution_id = execution_id.to_owned();
+    let execution_id = execution.id.clone();
     let event = event.to_owned();
     tokio::spawn(async move {
         if let Err(error) = deliver(&state, &execution_id, &event).await {

@@ -459,6 +459,44 @@ async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
     );
     assert!(types.contains(&"execution.cancelled".to_owned()));
     assert!(!types.contains(&"execution.completed".to_owned()));
+    assert_eq!(
+        types.iter().filter(|t| *t == "execution.executing_tool").count(),
+        1,
+        "the second step is never announced"
+    );
+    assert_eq!(chain["chain"]["verified"], true);
+}
+
+#[tokio::test]
+async fn a_run_cancelled_during_its_last_step_never_verifies() {
+    let peer = SlowPeer::start(Duration::from_millis(800)).await;
+    let server = Server::start_with(&[("CERTIOR_HTTP_ALLOWED_HOSTS", &peer.address)]).await;
+    let api = server.client();
+    let key = api.operator("ops@example.com").await;
+    let url = format!("http://{}/slow/only", peer.address);
+    let id = api
+        .submit(
+            &key,
+            json!({"task": "Fetch once", "permissions": ["network:http:read"],
+               "plan": [{"tool": "http_get", "args": {"url": url}}]}),
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while peer.hits("only") == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the step never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancelled = api.delete(&format!("/api/v1/executions/{id}"), Some(&key)).await;
+    assert_eq!(cancelled.body, json!({"execution_id": id, "status": "cancelled"}));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let view = api.get(&format!("/api/v1/executions/{id}"), Some(&key)).await.body;
+    assert_eq!(view["status"], "cancelled");
+    assert_eq!(steps(&api, &key, &id).await.len(), 1, "the in-flight call was recorded");
+    let chain = events(&api, &key, &id).await;
+    let types = event_types(&chain);
+    assert!(types.contains(&"execution.cancelled".to_owned()));
+    assert!(!types.contains(&"execution.verifying".to_owned()));
     assert_eq!(chain["chain"]["verified"], true);
 }
 

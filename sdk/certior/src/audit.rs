@@ -23,10 +23,50 @@ pub struct ChainEvent {
 
 /// `hex(SHA-256(prev_hash ‖ JCS(event)))`, `prev_hash` taken as its 64 ASCII bytes.
 pub fn chain_hash(prev_hash: &str, event: &ChainEvent) -> Result<String, CanonicalError> {
-    let mut hasher = Sha256::new();
-    hasher.update(prev_hash.as_bytes());
-    hasher.update(canonical_bytes(event)?);
-    Ok(hex::encode(hasher.finalize()))
+    let prepared = PreparedEvent::new(&event.subject_id, &event.kind, &event.data, event.timestamp)?;
+    Ok(prepared.hash(prev_hash, event.seq))
+}
+
+/// An event's canonical form (JCS) with everything but `seq`, the one member that depends on
+/// the chain: a writer prepares it before it takes the chain's head, and then only hashes. JCS
+/// orders members by name, so `seq` falls between `data` and `subject_id`.
+#[derive(Debug, Clone)]
+pub struct PreparedEvent {
+    /// `JCS(data)`.
+    data: String,
+    /// `,"subject_id":…,"timestamp":…,"type":…}`.
+    tail: Vec<u8>,
+}
+
+impl PreparedEvent {
+    pub fn new(subject_id: &str, kind: &str, data: &Value, timestamp: f64) -> Result<Self, CanonicalError> {
+        let data = String::from_utf8(canonical_bytes(data)?).expect("JCS text is UTF-8");
+        let mut tail = b",\"subject_id\":".to_vec();
+        tail.extend(canonical_bytes(subject_id)?);
+        tail.extend(b",\"timestamp\":");
+        tail.extend(canonical_bytes(&timestamp)?);
+        tail.extend(b",\"type\":");
+        tail.extend(canonical_bytes(kind)?);
+        tail.push(b'}');
+        Ok(PreparedEvent { data, tail })
+    }
+
+    /// `JCS(data)`: valid JSON text of the event's data.
+    pub fn data_json(&self) -> &str {
+        &self.data
+    }
+
+    /// The event's hash at `seq`, after the event hashed `prev_hash`.
+    pub fn hash(&self, prev_hash: &str, seq: u64) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(prev_hash.as_bytes());
+        hasher.update(b"{\"data\":");
+        hasher.update(self.data.as_bytes());
+        hasher.update(b",\"seq\":");
+        hasher.update(seq.to_string().as_bytes());
+        hasher.update(&self.tail);
+        hex::encode(hasher.finalize())
+    }
 }
 
 /// The verification report of spec §11.5.
@@ -83,6 +123,44 @@ mod tests {
                 (e, prev.clone())
             })
             .collect()
+    }
+
+    #[test]
+    fn every_hash_matches_the_formula_whatever_the_event_holds() {
+        let events = [
+            (
+                1,
+                "exec-1",
+                "execution.created",
+                json!({"task": "Write \"notes\"\n\u{e9}\u{1F600}", "b": 1, "a": [true, null]}),
+                1_796_036_803.678_376_7,
+            ),
+            (
+                12,
+                "wf-\u{e9}",
+                "workflow.stage.completed",
+                json!({"nested": {"z": 0.1, "y": -2.5e-7, "x": 1e21}}),
+                0.0,
+            ),
+            (123_456, "e", "execution.failed", json!(null), 1.0),
+        ];
+        for (seq, subject_id, kind, data, timestamp) in events {
+            let event = ChainEvent {
+                seq,
+                subject_id: subject_id.into(),
+                kind: kind.into(),
+                data,
+                timestamp,
+            };
+            let mut bytes = GENESIS_HASH.as_bytes().to_vec();
+            bytes.extend(canonical_bytes(&event).unwrap());
+            assert_eq!(
+                chain_hash(GENESIS_HASH, &event).unwrap(),
+                hex::encode(Sha256::digest(&bytes))
+            );
+            let prepared = PreparedEvent::new(subject_id, kind, &event.data, timestamp).unwrap();
+            assert_eq!(prepared.data_json().as_bytes(), canonical_bytes(&event.data).unwrap());
+        }
     }
 
     #[test]

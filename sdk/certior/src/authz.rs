@@ -206,18 +206,20 @@ pub fn invoke(
 
 /// `request_permission` for one permission string (spec §7.2).
 pub fn request_permission(preset: &Preset, principal: &Principal, permission: &str) -> AuthzAnswer {
-    let context = vec![
-        ("preset".to_owned(), string(preset.key())),
-        ("capability".to_owned(), string(permission)),
-    ];
-    decide(
-        preset,
-        uid("User", &principal.user_id),
-        "request_permission",
-        uid("Permission", permission),
-        context,
-        user_entity(principal).map(|user| vec![user]),
-    )
+    preset.permission_answers().answer(principal, permission, || {
+        let context = vec![
+            ("preset".to_owned(), string(preset.key())),
+            ("capability".to_owned(), string(permission)),
+        ];
+        decide(
+            preset,
+            uid("User", &principal.user_id),
+            "request_permission",
+            uid("Permission", permission),
+            context,
+            user_entity(principal).map(|user| vec![user]),
+        )
+    })
 }
 
 /// `flow` for one (label, destination) pair (spec §7.5). Labels match case-insensitively.

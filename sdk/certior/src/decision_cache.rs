@@ -1,21 +1,26 @@
-//! Cedar `invoke` answers remembered within one Guard.
+//! Cedar `invoke` answers remembered across the calls of an execution and across executions.
 //!
 //! Within an execution everything an `invoke` request carries is fixed (principal, preset,
 //! profile, token permissions) except the tool (name, capabilities, destination, approval
 //! categories), the capability asked about, the call's cost and the remaining budget. When no
 //! `invoke` policy of the preset mentions the cost or the budget, the answer depends on the tool
 //! and the capability alone, and an agent calls the same few tools again and again: Cedar then
-//! decides each (tool, capability) once per execution (about 20 µs) and the answer is reused.
+//! decides each (tool, capability) once (about 20 µs) and the answer is reused. Executions with
+//! the same fixed part (an [`InvokeScope`]: the same agent set-up, run again and again) share
+//! one cache through their preset.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use crate::authz::{AuthzAnswer, ToolResource};
+use crate::authz::{AuthzAnswer, Principal, ToolResource};
 use crate::preset::Preset;
 
 /// Answers kept per Guard; past this the cache starts over (an agent using this many distinct
 /// tool shapes gains little from it).
 const MAX_ANSWERS: usize = 1024;
+
+/// Scopes kept per preset; past this the caches start over.
+const MAX_SCOPES: usize = 256;
 
 /// The context attributes whose values change from call to call.
 const PER_CALL_ATTRIBUTES: [&str; 2] = ["cost_cents", "budget_remaining_cents"];
@@ -27,6 +32,83 @@ struct InvokeKey {
     destination: Option<String>,
     approval_categories: Vec<String>,
     capability: Option<String>,
+}
+
+/// What every `invoke` request of an execution carries besides its preset and its call: the
+/// principal (`User` uid and `role`) and the context's profile and token attributes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct InvokeScope {
+    pub user_id: String,
+    pub role: String,
+    pub task_class: String,
+    pub stage_role: String,
+    pub permissions: Vec<String>,
+    pub required_approvals: Vec<String>,
+}
+
+/// A preset's [`InvokeCache`]s by scope, shared by the preset's clones.
+#[derive(Clone, Default)]
+pub(crate) struct ScopedInvokeCaches(Arc<Mutex<HashMap<InvokeScope, Arc<InvokeCache>>>>);
+
+impl std::fmt::Debug for ScopedInvokeCaches {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ScopedInvokeCaches({} scopes)", unpoisoned(&self.0).len())
+    }
+}
+
+impl ScopedInvokeCaches {
+    /// The cache of `scope` for `preset` (whose caches these are).
+    pub(crate) fn get(&self, preset: &Preset, scope: InvokeScope) -> Arc<InvokeCache> {
+        let mut caches = unpoisoned(&self.0);
+        if let Some(cache) = caches.get(&scope) {
+            return cache.clone();
+        }
+        if caches.len() >= MAX_SCOPES {
+            caches.clear();
+        }
+        let cache = Arc::new(InvokeCache::for_preset(preset));
+        caches.insert(scope, cache.clone());
+        cache
+    }
+}
+
+/// A preset's `request_permission` answers, shared by its clones. Such a request carries the
+/// principal (uid and role) and the permission and nothing else, so the answer never changes
+/// for the preset: a submission's permissions are resolved by Cedar once per user.
+#[derive(Clone, Default)]
+pub(crate) struct PermissionAnswers(Arc<Mutex<HashMap<(String, String, String), AuthzAnswer>>>);
+
+impl std::fmt::Debug for PermissionAnswers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PermissionAnswers({} answers)", unpoisoned(&self.0).len())
+    }
+}
+
+impl PermissionAnswers {
+    /// The answer for `principal` asking for `permission`: remembered, or `decide`d and remembered.
+    pub(crate) fn answer(
+        &self,
+        principal: &Principal,
+        permission: &str,
+        decide: impl FnOnce() -> AuthzAnswer,
+    ) -> AuthzAnswer {
+        let key = (principal.user_id.clone(), principal.role.clone(), permission.to_owned());
+        if let Some(answer) = unpoisoned(&self.0).get(&key) {
+            return answer.clone();
+        }
+        let answer = decide();
+        let mut answers = unpoisoned(&self.0);
+        if answers.len() >= MAX_ANSWERS {
+            answers.clear();
+        }
+        answers.insert(key, answer.clone());
+        answer
+    }
+}
+
+/// The maps are only ever changed whole per entry, so a poisoned lock still holds valid entries.
+fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Debug)]
@@ -80,9 +162,8 @@ impl InvokeCache {
         answer
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<InvokeKey, AuthzAnswer>> {
-        // The map is only ever replaced whole per entry, so a poisoned lock still holds valid answers.
-        self.answers.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<InvokeKey, AuthzAnswer>> {
+        unpoisoned(&self.answers)
     }
 }
 
@@ -133,6 +214,75 @@ mod tests {
             4,
             "any other tool attribute or capability is a new question"
         );
+    }
+
+    fn scope(user_id: &str, permissions: &[&str]) -> InvokeScope {
+        InvokeScope {
+            user_id: user_id.to_owned(),
+            role: "operator".to_owned(),
+            task_class: "general_analysis".to_owned(),
+            stage_role: "single_agent".to_owned(),
+            permissions: permissions.iter().map(|p| p.to_string()).collect(),
+            required_approvals: vec![],
+        }
+    }
+
+    #[test]
+    fn executions_of_one_scope_share_answers_and_other_scopes_do_not() {
+        let preset = PresetRegistry::builtin().get("hipaa").unwrap();
+        let decided = Cell::new(0);
+        let decide = || {
+            decided.set(decided.get() + 1);
+            allow()
+        };
+        let read = ["filesystem:read".to_owned()];
+        let ask = |scope: InvokeScope| {
+            preset
+                .invoke_cache(scope)
+                .answer(&tool("file_read", &read), Some("filesystem:read"), decide)
+        };
+        ask(scope("u1", &["filesystem:read"]));
+        ask(scope("u1", &["filesystem:read"]));
+        assert_eq!(
+            decided.get(),
+            1,
+            "a second execution of the same set-up reuses the answer"
+        );
+        ask(scope("u2", &["filesystem:read"]));
+        ask(scope("u1", &["filesystem:read", "network:http:read"]));
+        assert_eq!(
+            decided.get(),
+            3,
+            "another principal or other token permissions ask Cedar again"
+        );
+        let clone = (*preset).clone();
+        clone.invoke_cache(scope("u1", &["filesystem:read"])).answer(
+            &tool("file_read", &read),
+            Some("filesystem:read"),
+            decide,
+        );
+        assert_eq!(decided.get(), 3, "the preset's clones share its caches");
+    }
+
+    #[test]
+    fn a_permission_is_decided_once_per_principal() {
+        let answers = PermissionAnswers::default();
+        let decided = Cell::new(0);
+        let decide = || {
+            decided.set(decided.get() + 1);
+            allow()
+        };
+        let principal = |user_id: &str, role: &str| Principal {
+            user_id: user_id.to_owned(),
+            role: role.to_owned(),
+        };
+        answers.answer(&principal("u1", "operator"), "filesystem:read", decide);
+        answers.answer(&principal("u1", "operator"), "filesystem:read", decide);
+        assert_eq!(decided.get(), 1);
+        answers.answer(&principal("u1", "admin"), "filesystem:read", decide);
+        answers.answer(&principal("u2", "operator"), "filesystem:read", decide);
+        answers.answer(&principal("u1", "operator"), "filesystem:write", decide);
+        assert_eq!(decided.get(), 4, "another role, user or permission asks Cedar again");
     }
 
     #[test]

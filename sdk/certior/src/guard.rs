@@ -18,7 +18,7 @@ use crate::certificate::{Certificate, CertificateContent};
 use crate::content::{
     serialize_tool_input, ContentAction, ContentGate, ContentRequest, ContentSubject, ContentVerdict,
 };
-use crate::decision_cache::InvokeCache;
+use crate::decision_cache::{InvokeCache, InvokeScope};
 use crate::preset::{Hook, Preset};
 use crate::profile::VerificationProfile;
 use crate::signing::SigningKeyring;
@@ -149,7 +149,7 @@ pub struct GuardConfig {
 pub struct Guard {
     cfg: GuardConfig,
     revoked: AtomicBool,
-    invoke_answers: InvokeCache,
+    invoke_answers: Arc<InvokeCache>,
     plugin_digests: BTreeMap<String, String>,
 }
 
@@ -161,7 +161,14 @@ impl Guard {
     pub fn new(cfg: GuardConfig) -> Self {
         let plugin_digests = cfg.preset.plugin_digests();
         Self {
-            invoke_answers: InvokeCache::for_preset(&cfg.preset),
+            invoke_answers: cfg.preset.invoke_cache(InvokeScope {
+                user_id: cfg.principal.user_id.clone(),
+                role: cfg.principal.role.clone(),
+                task_class: cfg.profile.task_class.as_str().to_owned(),
+                stage_role: cfg.profile.stage_role.as_str().to_owned(),
+                permissions: cfg.token.permissions.clone(),
+                required_approvals: cfg.profile.required_approvals.clone(),
+            }),
             cfg,
             revoked: AtomicBool::new(false),
             plugin_digests,

@@ -13,7 +13,7 @@ use certior::{ContentAction, TaskClass};
 use serde_json::Value;
 
 use super::gate::{CallOutcome, CallRequest, Decision};
-use super::run::{Ending, Run};
+use super::run::{Ending, Next, Run};
 use crate::llm::{self, Conversation, Message, ModelRequest, ProposedCall};
 use crate::providers::Provider;
 use crate::store::{StoreResult, StoredStep};
@@ -150,16 +150,19 @@ pub async fn run(
                 None => {
                     let context = run.context_labels();
                     let outcome = run
-                        .step(CallRequest {
-                            step_index: index as i64,
-                            attempt: 1,
-                            tool: &call.name,
-                            args: &call.arguments,
-                            extra_capabilities: &[],
-                            cost_cents: 0,
-                            input_labels: context,
-                            output_label: None,
-                        })
+                        .step(
+                            CallRequest {
+                                step_index: index as i64,
+                                attempt: 1,
+                                tool: &call.name,
+                                args: &call.arguments,
+                                extra_capabilities: &[],
+                                cost_cents: 0,
+                                input_labels: context,
+                                output_label: None,
+                            },
+                            Next::Undecided,
+                        )
                         .await?;
                     let Some(outcome) = outcome else {
                         return Ok(Ending::Stopped);

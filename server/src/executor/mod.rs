@@ -23,7 +23,7 @@ use crate::{webhooks, workflows};
 /// What follows an execution's terminal status (`event` is its type): the completion webhook,
 /// and for a workflow stage, the workflow's next step.
 pub fn finished(state: &AppState, execution: &ExecutionRecord, event: &str) {
-    webhooks::announce(state, &execution.id, event);
+    webhooks::announce(state, execution, event);
     if let Some(workflow_id) = &execution.workflow_id {
         workflows::kick(state, workflow_id);
     }

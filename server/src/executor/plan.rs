@@ -7,7 +7,7 @@ use certior::Violation;
 use serde_json::Value;
 
 use super::gate::{blocking_codes, CallRequest, Decision};
-use super::run::{Ending, Run};
+use super::run::{Ending, Next, Run};
 use crate::routes::tasks::PlanStep;
 use crate::store::StoreResult;
 
@@ -43,7 +43,11 @@ pub async fn run(run: &mut Run<'_>, steps: &[PlanStep]) -> StoreResult<Ending> {
                     input_labels: step.input_labels.clone(),
                     output_label: step.output_label.as_deref(),
                 };
-                let Some(outcome) = run.step(request).await? else {
+                let next = match steps.get(index + 1) {
+                    Some(next) => Next::Step(&next.tool),
+                    None => Next::Verify,
+                };
+                let Some(outcome) = run.step(request, next).await? else {
                     return Ok(Ending::Stopped);
                 };
                 StepResult {

@@ -20,8 +20,8 @@ use crate::providers::Provider;
 use crate::routes::tasks::PlanStep;
 use crate::state::AppState;
 use crate::store::{
-    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepStart, StepWrite, StoreResult, StoredStep, Transition,
-    User,
+    ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, StepBegin, StepRecorded, StepStart, StepThen, StepWrite,
+    StoreResult, StoredStep, Transition, User,
 };
 use crate::submission::run_mode;
 
@@ -43,6 +43,18 @@ pub enum Ending {
     Stopped,
 }
 
+/// What a run does after a call that is neither denied nor fails, when it knows before the
+/// call (a plan): the write that records the call does it too.
+#[derive(Debug, Clone, Copy)]
+pub enum Next<'a> {
+    /// Decided after the call (an LLM reads its result first).
+    Undecided,
+    /// The step that runs this tool.
+    Step(&'a str),
+    /// The final checks, in `verifying`.
+    Verify,
+}
+
 /// A running execution and everything its steps need.
 pub struct Run<'a> {
     pub state: &'a AppState,
@@ -57,6 +69,8 @@ pub struct Run<'a> {
     pub mode: &'static str,
     /// The step a lost worker left in flight, with its attempt number.
     inflight: Option<(i64, i64)>,
+    /// A step begun by the write that recorded the one before it, and how that went.
+    begun: Option<(i64, StepStart)>,
     /// This worker's lease name: step writes are fenced on it.
     worker: &'a str,
     lost: &'a AtomicBool,
@@ -231,6 +245,7 @@ impl<'a> Run<'a> {
             recorded,
             mode,
             inflight: job.inflight,
+            begun: None,
             worker,
             lost,
         }))
@@ -334,13 +349,16 @@ impl<'a> Run<'a> {
         };
         let ending = match (provider, steps) {
             (Some(Provider::Plan), Some(steps)) => {
-                if !self.enter_executing().await? {
+                // The first step still to run begins with the move to `executing`.
+                let first = self.recorded.len();
+                let first = steps.get(first).map(|step| (first as i64, step.tool.as_str()));
+                if !self.enter_executing(first).await? {
                     return self.stopped().await;
                 }
                 plan::run(self, &steps).await?
             }
             (Some(provider @ (Provider::Anthropic | Provider::Openai)), _) => {
-                if !self.enter_executing().await? {
+                if !self.enter_executing(None).await? {
                     return self.stopped().await;
                 }
                 agentic::run(self, provider, job.api_key.as_deref(), job.conversation.clone()).await?
@@ -412,9 +430,10 @@ impl<'a> Run<'a> {
 
     /// `queued → planning → executing`, with a release stage admitted in between (the profile
     /// is written with the binding admission made), unless a resumed run is already there (or
-    /// beyond). Without admission both steps are one write. `false` when the run must stop:
-    /// cancelled, or refused (then recorded as failed).
-    async fn enter_executing(&mut self) -> StoreResult<bool> {
+    /// beyond). Without admission both steps are one write, which also begins the step `first`
+    /// (index, tool) if given. `false` when the run must stop: cancelled, or refused (then
+    /// recorded as failed).
+    async fn enter_executing(&mut self, first: Option<(i64, &str)>) -> StoreResult<bool> {
         match self.execution.status {
             ExecStatus::Queued | ExecStatus::Planning => {
                 // Workflow stages were admitted before their execution was created (spec §10.4).
@@ -451,6 +470,7 @@ impl<'a> Run<'a> {
                 let mut change = Transition::to(ExecStatus::Executing, self.phase_event("executing"));
                 change.through = planning;
                 change.verification_profile = Some(serde_json::to_value(&self.profile).expect("profiles serialise"));
+                change.begin = first.map(|(index, tool)| self.step_begin(index, tool));
                 let moved = self
                     .state
                     .store
@@ -458,6 +478,11 @@ impl<'a> Run<'a> {
                     .await?;
                 if moved {
                     self.entered(&change);
+                    // A token revoked before the run was prepared revoked its Guard; one revoked
+                    // since is seen when the next step begins, like one revoked during this step.
+                    self.begun = change
+                        .begin
+                        .map(|begin| (begin.step_index, StepStart::Started { token_revoked: false }));
                 }
                 Ok(moved)
             }
@@ -480,29 +505,50 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// One tool-call attempt at `step_index`: announced, gated, run and recorded. `None` when
-    /// the run must stop before it (cancelled or lease lost).
-    pub async fn step(&mut self, mut request: CallRequest<'_>) -> StoreResult<Option<CallOutcome>> {
-        if self.lease_lost() {
-            return Ok(None);
-        }
-        let index = request.step_index;
-        request.attempt = match self.inflight {
-            Some((step, attempt)) if step == index => attempt + 1,
-            _ => 1,
-        };
-        let tool = request.tool.to_owned();
-        let announce = self.event(
+    /// The `execution.executing_tool` write of the attempt at `index` of `tool`.
+    fn step_begin(&self, index: i64, tool: &str) -> StepBegin {
+        let event = self.event(
             "execution.executing_tool",
             json!({"status": "executing_tool", "task": self.execution.task, "mode": self.mode,
                    "step": index + 1, "tool": tool}),
         );
-        match self
-            .state
-            .store
-            .begin_step(&self.execution.id, self.worker, index, request.attempt, &announce)
-            .await?
-        {
+        StepBegin {
+            step_index: index,
+            attempt: self.attempt(index),
+            event,
+        }
+    }
+
+    /// The attempt number of the step at `index`: the next after a lost worker's, else the first.
+    fn attempt(&self, index: i64) -> i64 {
+        match self.inflight {
+            Some((step, attempt)) if step == index => attempt + 1,
+            _ => 1,
+        }
+    }
+
+    /// One tool-call attempt at `step_index`: announced, gated, run and recorded. `None` when
+    /// the run must stop before it (cancelled or lease lost).
+    ///
+    /// `next` is what follows when this call is neither denied nor fails; a known next move is
+    /// written with this call's record.
+    pub async fn step(&mut self, mut request: CallRequest<'_>, next: Next<'_>) -> StoreResult<Option<CallOutcome>> {
+        if self.lease_lost() {
+            return Ok(None);
+        }
+        let index = request.step_index;
+        request.attempt = self.attempt(index);
+        let start = match self.begun.take() {
+            Some((step, start)) if step == index => start,
+            _ => {
+                let begin = self.step_begin(index, request.tool);
+                self.state
+                    .store
+                    .begin_step(&self.execution.id, self.worker, &begin)
+                    .await?
+            }
+        };
+        match start {
             StepStart::Stopped => return Ok(None),
             StepStart::Started { token_revoked: true } => self.guard.revoke(),
             StepStart::Started { token_revoked: false } => {}
@@ -544,17 +590,42 @@ impl<'a> Run<'a> {
             input_tokens: self.tally.input_tokens,
             output_tokens: self.tally.output_tokens,
         };
-        if !self
+        self.inflight = None;
+        let continues = outcome.decision != Decision::Denied && !outcome.is_error;
+        let then = match next {
+            Next::Step(tool) if continues => Some(StepThen::Begin(self.step_begin(index + 1, tool))),
+            Next::Verify if continues => Some(StepThen::Verify(self.phase_event("verifying"))),
+            _ => None,
+        };
+        match self
             .state
             .store
-            .record_step(&self.execution.id, self.worker, &write, &event)
+            .record_step(&self.execution.id, self.worker, &write, &event, then.as_ref())
             .await?
         {
-            // The lease went to another worker, which runs this step again as its next attempt.
-            self.lost.store(true, Ordering::Release);
-            return Ok(None);
+            StepRecorded::LeaseLost => {
+                // The lease went to another worker, which runs this step again as its next attempt.
+                self.lost.store(true, Ordering::Release);
+                Ok(None)
+            }
+            StepRecorded::Recorded {
+                then: done,
+                token_revoked,
+            } => {
+                match then {
+                    Some(StepThen::Begin(_)) => {
+                        let start = if done {
+                            StepStart::Started { token_revoked }
+                        } else {
+                            StepStart::Stopped
+                        };
+                        self.begun = Some((index + 1, start));
+                    }
+                    Some(StepThen::Verify(_)) if done => self.execution.status = ExecStatus::Verifying,
+                    _ => {}
+                }
+                Ok(Some(outcome))
+            }
         }
-        self.inflight = None;
-        Ok(Some(outcome))
     }
 }

@@ -87,6 +87,33 @@ pub enum StepStart {
     },
 }
 
+/// A step to mark in flight, with its `execution.executing_tool` event.
+#[derive(Debug, Clone)]
+pub struct StepBegin {
+    pub step_index: i64,
+    pub attempt: i64,
+    pub event: EventDraft,
+}
+
+/// What the write that records a step does next, for a run that already knows (a plan).
+#[derive(Debug, Clone)]
+pub enum StepThen {
+    /// Begins the next step, as [`ExecutionStore::begin_step`] would.
+    Begin(StepBegin),
+    /// Moves the execution to `verifying`, with this event.
+    Verify(EventDraft),
+}
+
+/// What [`ExecutionStore::record_step`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepRecorded {
+    /// The lease passed to another worker: nothing was written.
+    LeaseLost,
+    /// The attempt is recorded. `then` is whether the [`StepThen`] asked for was done too: not
+    /// when the execution had left `executing` (cancelled). `token_revoked` as in [`StepStart`].
+    Recorded { then: bool, token_revoked: bool },
+}
+
 #[derive(Debug, Clone)]
 pub struct NewExecution {
     pub id: String,
@@ -222,6 +249,8 @@ pub struct Transition {
     /// before `event`): a run that needs nothing between `planning` and `executing` takes both
     /// steps in one write.
     pub through: Option<(ExecStatus, EventDraft)>,
+    /// A step to begin in the same commit (its event appended after `event`): a plan's first step.
+    pub begin: Option<StepBegin>,
     pub error: Option<String>,
     pub output: Option<String>,
     pub verification_summary: Option<Value>,
@@ -246,6 +275,7 @@ impl Transition {
             to,
             event,
             through: None,
+            begin: None,
             error: None,
             output: None,
             verification_summary: None,
@@ -342,25 +372,21 @@ pub trait ExecutionStore: Send + Sync {
     /// Marks a step in flight and appends its `execution.executing_tool` event, if the execution
     /// is still `executing` and `worker` still holds the job's lease; `Stopped` means nothing may
     /// run (cancelled, or the lease passed to another worker after a stall).
-    async fn begin_step(
-        &self,
-        execution_id: &str,
-        worker: &str,
-        step_index: i64,
-        attempt: i64,
-        event: &EventDraft,
-    ) -> StoreResult<StepStart>;
+    async fn begin_step(&self, execution_id: &str, worker: &str, step: &StepBegin) -> StoreResult<StepStart>;
     /// Records a finished attempt, its certificate and the execution's totals, clears the
     /// in-flight mark and appends the event (an in-flight call is recorded even if the execution
-    /// was cancelled meanwhile). Fenced like [`Self::begin_step`]: a worker that lost the lease
-    /// records nothing and gets `false`; the new holder re-runs the step as its next attempt.
+    /// was cancelled meanwhile). With `then`, the same write goes on to what the run does next,
+    /// if the execution is still `executing`: one transaction instead of two. Fenced like
+    /// [`Self::begin_step`]: a worker that lost the lease records nothing; the new holder re-runs
+    /// the step as its next attempt.
     async fn record_step(
         &self,
         execution_id: &str,
         worker: &str,
         step: &StepWrite,
         event: &EventDraft,
-    ) -> StoreResult<bool>;
+        then: Option<&StepThen>,
+    ) -> StoreResult<StepRecorded>;
     /// Saves an LLM run's transcript and token counts, so a reclaimed job resumes where it stopped.
     async fn save_conversation(
         &self,

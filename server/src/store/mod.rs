@@ -23,7 +23,8 @@ use crate::auth::Role;
 pub use agents::{AgentStore, DelegationRecord, DelegationStatus, GlassBoxRecord, TokenRecord};
 pub use executions::{
     notice_concerns, ClaimedJob, EventDraft, ExecStatus, ExecutionRecord, ExecutionStore, NewDelivery, NewExecution,
-    NewToken, StepStart, StepWrite, StoredEvent, StoredStep, Transition, FEED_RESET, JOB_QUEUED,
+    NewToken, StepBegin, StepRecorded, StepStart, StepThen, StepWrite, StoredEvent, StoredStep, Transition, FEED_RESET,
+    JOB_QUEUED,
 };
 pub use postgres::PostgresStore;
 pub use presets::{NewPresetVersion, PresetStore, StoredPresetVersion, PRESETS_CHANGED};

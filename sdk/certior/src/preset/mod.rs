@@ -16,6 +16,7 @@ use std::sync::{Arc, OnceLock};
 use cedar_policy::PolicySet;
 
 use crate::cedar::ActionPolicies;
+use crate::decision_cache::{InvokeCache, InvokeScope, PermissionAnswers, ScopedInvokeCaches};
 use crate::wasm_gate::WasmGate;
 
 pub use builtin::builtin_presets;
@@ -52,6 +53,8 @@ pub struct Preset {
     modules: BTreeMap<String, Arc<[u8]>>,
     policies: ActionPolicies,
     gate: GateCell,
+    invoke_caches: ScopedInvokeCaches,
+    permission_answers: PermissionAnswers,
 }
 
 /// The preset's loaded plugins, built at most once per preset load and shared by its clones.
@@ -99,6 +102,8 @@ impl Preset {
             modules,
             policies,
             gate: cell,
+            invoke_caches: ScopedInvokeCaches::default(),
+            permission_answers: PermissionAnswers::default(),
         }
     }
 
@@ -163,6 +168,14 @@ impl Preset {
                     .map_err(|e| format!("preset `{}`, {e}", self.key()))
             })
             .clone()
+    }
+    /// The remembered `invoke` answers of the executions in `scope` (see `decision_cache.rs`).
+    pub(crate) fn invoke_cache(&self, scope: InvokeScope) -> Arc<InvokeCache> {
+        self.invoke_caches.get(self, scope)
+    }
+    /// The remembered `request_permission` answers (see `decision_cache.rs`).
+    pub(crate) fn permission_answers(&self) -> &PermissionAnswers {
+        &self.permission_answers
     }
     /// The plugins registered for `hook`, in manifest order.
     pub fn plugins_for(&self, hook: Hook) -> impl Iterator<Item = &PluginEntry> {

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use certior::audit::{chain_hash, ChainEvent, GENESIS_HASH};
+use certior::audit::{PreparedEvent, GENESIS_HASH};
 use serde_json::Value;
 use tokio::sync::broadcast;
 
@@ -96,13 +96,35 @@ fn execution_from_row(row: &dyn Columns) -> StoreResult<ExecutionRecord> {
     })
 }
 
+/// An event ready to append: its canonical form prepared before the chain's lock is taken.
+pub(in crate::store) struct ReadyEvent<'a> {
+    draft: &'a EventDraft,
+    canonical: PreparedEvent,
+}
+
+/// Prepares `draft` for `subject_id`'s chain: the part of an append that needs no lock.
+pub(in crate::store) fn ready<'a>(subject_id: &str, draft: &'a EventDraft) -> StoreResult<ReadyEvent<'a>> {
+    let canonical = PreparedEvent::new(subject_id, &draft.kind, &draft.data, draft.timestamp)
+        .map_err(|err| decode_error("event data", err))?;
+    Ok(ReadyEvent { draft, canonical })
+}
+
 /// Appends `draft` to `subject_id`'s chain inside `tx`, holding the chain's lock until the
 /// commit, which must announce `subject_id`.
 pub(in crate::store) async fn append_event(
     tx: &mut (impl Statements + ?Sized),
     subject_id: &str,
     draft: &EventDraft,
-) -> StoreResult<StoredEvent> {
+) -> StoreResult<()> {
+    append_events(tx, subject_id, &[ready(subject_id, draft)?]).await
+}
+
+/// [`append_event`] for several [`ready`] events, in order: the chain's head is read once.
+pub(in crate::store) async fn append_events(
+    tx: &mut (impl Statements + ?Sized),
+    subject_id: &str,
+    events: &[ReadyEvent<'_>],
+) -> StoreResult<()> {
     lock(&mut *tx, subject_id).await?;
     let last = tx
         .row(
@@ -111,38 +133,26 @@ pub(in crate::store) async fn append_event(
             |row| Ok((row.int("seq")?, row.text("hash")?)),
         )
         .await?;
-    let (prev_seq, prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
-    let seq = prev_seq + 1;
-    let chained = ChainEvent {
-        seq: seq as u64,
-        subject_id: subject_id.to_owned(),
-        kind: draft.kind.clone(),
-        data: draft.data.clone(),
-        timestamp: draft.timestamp,
-    };
-    let hash = chain_hash(&prev_hash, &chained).map_err(|err| decode_error("event data", err))?;
-    let data = to_json(&draft.data);
-    tx.run(
-        "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        &[
-            Arg::Text(subject_id),
-            Arg::Int(seq),
-            Arg::Text(&draft.kind),
-            Arg::Text(&data),
-            Arg::Float(draft.timestamp),
-            Arg::Text(&prev_hash),
-            Arg::Text(&hash),
-        ],
-    )
-    .await?;
-    Ok(StoredEvent {
-        seq,
-        kind: draft.kind.clone(),
-        data: draft.data.clone(),
-        timestamp: draft.timestamp,
-        prev_hash,
-        hash,
-    })
+    let (mut seq, mut prev_hash) = last.unwrap_or((0, GENESIS_HASH.to_owned()));
+    for event in events {
+        seq += 1;
+        let hash = event.canonical.hash(&prev_hash, seq as u64);
+        tx.run(
+            "INSERT INTO events (subject_id, seq, type, data, timestamp, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[
+                Arg::Text(subject_id),
+                Arg::Int(seq),
+                Arg::Text(&event.draft.kind),
+                Arg::Text(event.canonical.data_json()),
+                Arg::Float(event.draft.timestamp),
+                Arg::Text(&prev_hash),
+                Arg::Text(&hash),
+            ],
+        )
+        .await?;
+        prev_hash = hash;
+    }
+    Ok(())
 }
 
 /// Writes a new execution with its token, `execution.created` event and queued job, inside `tx`.
@@ -150,7 +160,7 @@ pub(in crate::store) async fn insert_execution(
     tx: &mut (impl Statements + ?Sized),
     token: &NewToken,
     execution: &NewExecution,
-    created: &EventDraft,
+    created: &ReadyEvent<'_>,
     api_key: Option<&str>,
 ) -> StoreResult<()> {
     insert_token(&mut *tx, token).await?;
@@ -180,7 +190,7 @@ pub(in crate::store) async fn insert_execution(
         ],
     )
     .await?;
-    append_event(&mut *tx, &execution.id, created).await?;
+    append_events(&mut *tx, &execution.id, std::slice::from_ref(created)).await?;
     tx.run(
         "INSERT INTO jobs (execution_id, created_at, api_key) VALUES ($1, $2, $3)",
         &[
@@ -223,6 +233,24 @@ async fn holds_lease(tx: &mut (impl Statements + ?Sized), execution_id: &str, wo
     Ok(owner.flatten().as_deref() == Some(worker))
 }
 
+/// Sets the job's in-flight step to `step`, or clears it, inside `tx`.
+async fn mark_in_flight(
+    tx: &mut (impl Statements + ?Sized),
+    execution_id: &str,
+    step: Option<&StepBegin>,
+) -> StoreResult<()> {
+    tx.run(
+        "UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3",
+        &[
+            Arg::OptInt(step.map(|s| s.step_index)),
+            Arg::OptInt(step.map(|s| s.attempt)),
+            Arg::Text(execution_id),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
 fn claimed_job_from_row(row: &dyn Columns) -> StoreResult<ClaimedJob> {
     let inflight_step = row.opt_int("inflight_step")?;
     let inflight_attempt = row.opt_int("inflight_attempt")?;
@@ -252,8 +280,9 @@ impl ExecutionStore for SqlStore {
         created: &EventDraft,
         api_key: Option<&str>,
     ) -> StoreResult<()> {
+        let created = ready(&execution.id, created)?;
         let mut tx = self.begin().await?;
-        insert_execution(&mut *tx, token, execution, created, api_key).await?;
+        insert_execution(&mut *tx, token, execution, &created, api_key).await?;
         self.commit(tx, &[&execution.id, JOB_QUEUED]).await
     }
 
@@ -397,14 +426,8 @@ impl ExecutionStore for SqlStore {
         self.commit(tx, &[]).await
     }
 
-    async fn begin_step(
-        &self,
-        execution_id: &str,
-        worker: &str,
-        step_index: i64,
-        attempt: i64,
-        event: &EventDraft,
-    ) -> StoreResult<StepStart> {
+    async fn begin_step(&self, execution_id: &str, worker: &str, step: &StepBegin) -> StoreResult<StepStart> {
+        let announced = ready(execution_id, &step.event)?;
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
         if !holds_lease(&mut *tx, execution_id, worker).await? {
@@ -415,19 +438,15 @@ impl ExecutionStore for SqlStore {
                 "UPDATE executions SET updated_at = $1 WHERE id = $2 AND status = 'executing' \
                  RETURNING (SELECT t.revoked_at IS NOT NULL FROM capability_tokens t WHERE t.id = executions.token_id) \
                  AS token_revoked",
-                &[Arg::Float(event.timestamp), Arg::Text(execution_id)],
+                &[Arg::Float(step.event.timestamp), Arg::Text(execution_id)],
                 |row| row.boolean("token_revoked"),
             )
             .await?;
         let Some(token_revoked) = live else {
             return Ok(StepStart::Stopped);
         };
-        tx.run(
-            "UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3",
-            &[Arg::Int(step_index), Arg::Int(attempt), Arg::Text(execution_id)],
-        )
-        .await?;
-        append_event(&mut *tx, execution_id, event).await?;
+        mark_in_flight(&mut *tx, execution_id, Some(step)).await?;
+        append_events(&mut *tx, execution_id, &[announced]).await?;
         self.commit(tx, &[execution_id]).await?;
         Ok(StepStart::Started { token_revoked })
     }
@@ -438,11 +457,19 @@ impl ExecutionStore for SqlStore {
         worker: &str,
         step: &StepWrite,
         event: &EventDraft,
-    ) -> StoreResult<bool> {
+        then: Option<&StepThen>,
+    ) -> StoreResult<StepRecorded> {
+        let recorded = ready(execution_id, event)?;
+        let next = match then {
+            Some(StepThen::Begin(StepBegin { event, .. }) | StepThen::Verify(event)) => {
+                Some(ready(execution_id, event)?)
+            }
+            None => None,
+        };
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
         if !holds_lease(&mut *tx, execution_id, worker).await? {
-            return Ok(false);
+            return Ok(StepRecorded::LeaseLost);
         }
         let record = to_json(&step.record);
         tx.run(
@@ -461,10 +488,14 @@ impl ExecutionStore for SqlStore {
         }
         let certificate_ids = to_json(&step.certificate_ids);
         let proof_properties = to_json(&step.proof_properties);
-        let token_id = tx
+        let verify = matches!(then, Some(StepThen::Verify(_)));
+        // `status` is the one after the update: `verifying` only if this write moved it there.
+        let (token_id, status) = tx
             .row(
                 "UPDATE executions SET current_step = $1, cost_cents = $2, certificate_ids = $3, proof_properties = $4, \
-                 input_tokens = $5, output_tokens = $6, updated_at = $7 WHERE id = $8 RETURNING token_id",
+                 input_tokens = $5, output_tokens = $6, updated_at = $7, \
+                 status = CASE WHEN $9 AND status = 'executing' THEN 'verifying' ELSE status END \
+                 WHERE id = $8 RETURNING token_id, status",
                 &[
                     Arg::Int(step.current_step),
                     Arg::Int(step.cost_cents),
@@ -474,24 +505,37 @@ impl ExecutionStore for SqlStore {
                     Arg::Int(step.output_tokens),
                     Arg::Float(event.timestamp),
                     Arg::Text(execution_id),
+                    Arg::Bool(verify),
                 ],
-                |row| row.text("token_id"),
+                |row| Ok((row.text("token_id")?, row.text("status")?)),
             )
             .await?
             .ok_or_else(|| decode_error("execution", "the execution of a leased job is gone"))?;
-        tx.run(
-            "UPDATE capability_tokens SET spent_cents = $1 WHERE id = $2",
-            &[Arg::Int(step.spent_cents), Arg::Text(&token_id)],
-        )
-        .await?;
-        tx.run(
-            "UPDATE jobs SET inflight_step = NULL, inflight_attempt = NULL WHERE execution_id = $1",
-            &[Arg::Text(execution_id)],
-        )
-        .await?;
-        append_event(&mut *tx, execution_id, event).await?;
+        let token_revoked = tx
+            .row(
+                "UPDATE capability_tokens SET spent_cents = $1 WHERE id = $2 RETURNING revoked_at IS NOT NULL AS token_revoked",
+                &[Arg::Int(step.spent_cents), Arg::Text(&token_id)],
+                |row| row.boolean("token_revoked"),
+            )
+            .await?
+            .ok_or_else(|| decode_error("capability token", "the token of a leased job is gone"))?;
+        let done = match then {
+            Some(StepThen::Begin(_)) => status == ExecStatus::Executing.as_str(),
+            Some(StepThen::Verify(_)) => status == ExecStatus::Verifying.as_str(),
+            None => false,
+        };
+        let begin = match then {
+            Some(StepThen::Begin(begin)) if done => Some(begin),
+            _ => None,
+        };
+        mark_in_flight(&mut *tx, execution_id, begin).await?;
+        let events: Vec<ReadyEvent> = [recorded].into_iter().chain(next.filter(|_| done)).collect();
+        append_events(&mut *tx, execution_id, &events).await?;
         self.commit(tx, &[execution_id]).await?;
-        Ok(true)
+        Ok(StepRecorded::Recorded {
+            then: done,
+            token_revoked,
+        })
     }
 
     async fn save_conversation(
@@ -570,6 +614,14 @@ impl ExecutionStore for SqlStore {
             Arg::Text(execution_id),
         ];
         args.extend(from.iter().map(|status| Arg::Text(status.as_str())));
+        let through = change.through.as_ref().map(|(_, event)| event);
+        let begin = change.begin.as_ref().map(|begin| &begin.event);
+        let events = through
+            .into_iter()
+            .chain([&change.event])
+            .chain(begin)
+            .map(|event| ready(execution_id, event))
+            .collect::<StoreResult<Vec<_>>>()?;
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
         if tx.run(&sql, &args).await? != 1 {
@@ -582,10 +634,10 @@ impl ExecutionStore for SqlStore {
             tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
                 .await?;
         }
-        if let Some((_, event)) = &change.through {
-            append_event(&mut *tx, execution_id, event).await?;
+        if change.begin.is_some() {
+            mark_in_flight(&mut *tx, execution_id, change.begin.as_ref()).await?;
         }
-        append_event(&mut *tx, execution_id, &change.event).await?;
+        append_events(&mut *tx, execution_id, &events).await?;
         self.commit(tx, &[execution_id]).await?;
         Ok(true)
     }

@@ -302,11 +302,12 @@ impl Store for SqlStore {
     }
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM server_settings WHERE key = $1")
-            .bind(key)
-            .fetch_optional(&mut *self.read_conn().await?)
-            .await
-            .map_err(classify)
+        self.read_row(
+            "SELECT value FROM server_settings WHERE key = $1",
+            &[Arg::Text(key)],
+            |row| row.text("value"),
+        )
+        .await
     }
 
     async fn put_setting(&self, key: &str, value: &str, now: f64) -> StoreResult<()> {

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::executions::{
-    append_event, decode_error, insert_execution, optional_json_column, preset_version, strings_column, to_json,
+    append_event, decode_error, insert_execution, optional_json_column, preset_version, ready, strings_column, to_json,
 };
 use super::identity::classify;
 use super::{bind, listing, Db, DbConn, DbRow, SqlStore, FOR_UPDATE, SNAPSHOT};
@@ -262,7 +262,7 @@ impl WorkflowStore for SqlStore {
             &mut *tx,
             execution.token,
             execution.execution,
-            execution.created,
+            &ready(&execution.execution.id, execution.created)?,
             execution.api_key,
         )
         .await?;
