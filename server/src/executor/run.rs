@@ -114,8 +114,8 @@ async fn drive(state: &AppState, worker: &str, job: ClaimedJob, lost: &AtomicBoo
 }
 
 /// A signed certificate as stored: a struct of strings, numbers and maps always serialises.
-pub fn certificate_json(certificate: &certior::Certificate) -> Value {
-    serde_json::to_value(certificate).expect("certificates serialise to JSON")
+pub fn certificate_json(certificate: &certior::Certificate) -> String {
+    serde_json::to_string(certificate).expect("certificates serialise to JSON")
 }
 
 /// Fails an execution that never got a [`Run`] (worker lost, preset gone, user gone).

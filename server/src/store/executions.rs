@@ -220,8 +220,8 @@ pub struct StepWrite {
     pub record: Value,
     /// The full effective output, when the tool ran and its output was not withheld.
     pub output: Option<String>,
-    /// `(id, signed document)` when a certificate was issued.
-    pub certificate: Option<(String, Value)>,
+    /// `(id, signed document as JSON text)` when a certificate was issued.
+    pub certificate: Option<(String, String)>,
     /// The execution's totals after this step.
     pub cost_cents: i64,
     pub current_step: i64,
@@ -262,7 +262,7 @@ pub struct Transition {
     /// The profile with what admission bound into it (spec §10.4).
     pub verification_profile: Option<Value>,
     /// The final-output certificate, with the totals that include it.
-    pub certificate: Option<(String, Value)>,
+    pub certificate: Option<(String, String)>,
     pub certificate_ids: Option<Vec<String>>,
     pub proof_properties: Option<Vec<String>>,
     pub input_tokens: Option<i64>,

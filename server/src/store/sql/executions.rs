@@ -206,16 +206,15 @@ pub(in crate::store) async fn insert_execution(
 async fn insert_certificate(
     tx: &mut (impl Statements + ?Sized),
     execution_id: &str,
-    (id, document): &(String, Value),
+    (id, document): &(String, String),
     issued_at: f64,
 ) -> StoreResult<()> {
-    let document = to_json(document);
     tx.run(
         "INSERT INTO certificates (id, execution_id, document, issued_at) VALUES ($1, $2, $3, $4)",
         &[
             Arg::Text(id),
             Arg::Text(execution_id),
-            Arg::Text(&document),
+            Arg::Text(document),
             Arg::Float(issued_at),
         ],
     )
@@ -466,12 +465,14 @@ impl ExecutionStore for SqlStore {
             }
             None => None,
         };
+        let record = to_json(&step.record);
+        let certificate_ids = to_json(&step.certificate_ids);
+        let proof_properties = to_json(&step.proof_properties);
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
         if !holds_lease(&mut *tx, execution_id, worker).await? {
             return Ok(StepRecorded::LeaseLost);
         }
-        let record = to_json(&step.record);
         tx.run(
             "INSERT INTO execution_steps (execution_id, step_index, record, output) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (execution_id, step_index) DO UPDATE SET record = excluded.record, output = excluded.output",
@@ -486,8 +487,6 @@ impl ExecutionStore for SqlStore {
         if let Some(certificate) = &step.certificate {
             insert_certificate(&mut *tx, execution_id, certificate, event.timestamp).await?;
         }
-        let certificate_ids = to_json(&step.certificate_ids);
-        let proof_properties = to_json(&step.proof_properties);
         let verify = matches!(then, Some(StepThen::Verify(_)));
         // `status` is the one after the update: `verifying` only if this write moved it there.
         let (token_id, status) = tx
