@@ -416,6 +416,19 @@ async fn executions_are_visible_to_owners_admins_and_auditors_only() {
     assert_eq!(again.body, json!({"execution_id": id, "status": "completed"}));
 }
 
+/// Cancels `id` while the slow peer serves `/slow/<call>` (that step is in flight), then gives
+/// the worker time to finish the call and write whatever it still writes.
+async fn cancel_during(api: &Client, key: &str, id: &str, peer: &SlowPeer, call: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while peer.hits(call) == 0 {
+        assert!(tokio::time::Instant::now() < deadline, "the {call} step never started");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let cancelled = api.delete(&format!("/api/v1/executions/{id}"), Some(key)).await;
+    assert_eq!(cancelled.body, json!({"execution_id": id, "status": "cancelled"}));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+}
+
 #[tokio::test]
 async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
     let peer = SlowPeer::start(Duration::from_millis(800)).await;
@@ -431,15 +444,7 @@ async fn a_cancelled_execution_stays_cancelled_and_runs_nothing_more() {
                         {"tool": "http_get", "args": {"url": url("second")}}]}),
         )
         .await;
-    // Wait until the first call is in flight, then cancel.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while peer.hits("first") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the first step never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let cancelled = api.delete(&format!("/api/v1/executions/{id}"), Some(&key)).await;
-    assert_eq!(cancelled.body, json!({"execution_id": id, "status": "cancelled"}));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cancel_during(&api, &key, &id, &peer, "first").await;
 
     let view = api.get(&format!("/api/v1/executions/{id}"), Some(&key)).await.body;
     assert_eq!(view["status"], "cancelled");
@@ -481,14 +486,7 @@ async fn a_run_cancelled_during_its_last_step_never_verifies() {
                "plan": [{"tool": "http_get", "args": {"url": url}}]}),
         )
         .await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while peer.hits("only") == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "the step never started");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let cancelled = api.delete(&format!("/api/v1/executions/{id}"), Some(&key)).await;
-    assert_eq!(cancelled.body, json!({"execution_id": id, "status": "cancelled"}));
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    cancel_during(&api, &key, &id, &peer, "only").await;
 
     let view = api.get(&format!("/api/v1/executions/{id}"), Some(&key)).await.body;
     assert_eq!(view["status"], "cancelled");
