@@ -48,6 +48,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    store::without_memory_statistics();
     let cli = Cli::parse();
     let outcome = match cli.command {
         Command::Serve(settings) => match telemetry::init(&settings.log_filter, settings.log_format) {

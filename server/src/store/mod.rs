@@ -33,7 +33,7 @@ pub use releases::{
     PolicyWrite, PrHead, PromotionRecord, ReleaseStore, RepoRecord, SnapshotRecord, StoredEvidence,
     StoredReleasePolicy,
 };
-pub use sqlite::SqliteStore;
+pub use sqlite::{without_memory_statistics, SqliteStore};
 pub use workflows::{
     NewStage, NewWorkflow, StageExecution, StageOutcome, StageRecord, StageStatus, WorkflowRecord, WorkflowStatus,
     WorkflowStore,

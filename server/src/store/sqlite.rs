@@ -69,7 +69,6 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Opens (creating if needed) the database at `url` and applies pending migrations.
     pub async fn connect(url: &str) -> anyhow::Result<Self> {
-        without_memory_statistics();
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -167,18 +166,16 @@ fn pool_closed<E>(_: E) -> StoreError {
     StoreError::Other(sqlx::Error::PoolClosed)
 }
 
-/// Turns SQLite's memory statistics off, once per process and before its first connection:
-/// while they are on, every allocation and free inside SQLite takes a process-wide mutex, and
-/// nothing here reads them.
-fn without_memory_statistics() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        // SAFETY: `SQLITE_CONFIG_MEMSTATUS` takes one `int`. Once SQLite is initialised (a
-        // connection opened first) the call only returns `SQLITE_MISUSE`, and statistics stay on.
-        unsafe {
-            rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
-        }
-    });
+/// Turns SQLite's memory statistics off for the process: while they are on, every allocation
+/// and free inside SQLite takes a process-wide mutex, and nothing here reads them. SQLite takes
+/// this setting only before it is first used, from a thread while no other uses it: call it
+/// first thing in `main`. Later, it changes nothing.
+pub fn without_memory_statistics() {
+    // SAFETY: `SQLITE_CONFIG_MEMSTATUS` takes one `int`, and the caller runs before any other
+    // use of SQLite. Once SQLite is initialised the call only returns `SQLITE_MISUSE`.
+    unsafe {
+        rusqlite::ffi::sqlite3_config(rusqlite::ffi::SQLITE_CONFIG_MEMSTATUS, 0 as std::os::raw::c_int);
+    }
 }
 
 /// A direct connection to the database file the sqlx connections opened (and migrated).
