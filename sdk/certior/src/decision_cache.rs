@@ -10,12 +10,13 @@
 //! one cache through their preset.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::authz::{AuthzAnswer, Principal, ToolResource};
 use crate::preset::Preset;
 
-/// Answers kept per Guard; past this the cache starts over (an agent using this many distinct
+/// Answers kept per cache; past this the cache starts over (an agent using this many distinct
 /// tool shapes gains little from it).
 const MAX_ANSWERS: usize = 1024;
 
@@ -46,41 +47,83 @@ pub(crate) struct InvokeScope {
     pub required_approvals: Vec<String>,
 }
 
+/// A bounded map of remembered values, safe to share: past its capacity it starts over.
+struct Memo<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+    capacity: usize,
+}
+
+impl<K: Hash + Eq, V: Clone> Memo<K, V> {
+    fn new(capacity: usize) -> Self {
+        Memo {
+            entries: Mutex::new(HashMap::new()),
+            capacity,
+        }
+    }
+
+    /// The value for `key`: remembered, or made and remembered. Made outside the lock: a
+    /// concurrent call for the same key makes one too, harmlessly.
+    fn get_or_make(&self, key: K, make: impl FnOnce() -> V) -> V {
+        if let Some(value) = self.lock().get(&key) {
+            return value.clone();
+        }
+        let value = make();
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, value.clone());
+        value
+    }
+
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, HashMap<K, V>> {
+        // Entries are only ever inserted whole, so a poisoned lock still holds valid ones.
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// A preset's [`InvokeCache`]s by scope, shared by the preset's clones.
-#[derive(Clone, Default)]
-pub(crate) struct ScopedInvokeCaches(Arc<Mutex<HashMap<InvokeScope, Arc<InvokeCache>>>>);
+#[derive(Clone)]
+pub(crate) struct ScopedInvokeCaches(Arc<Memo<InvokeScope, Arc<InvokeCache>>>);
+
+impl Default for ScopedInvokeCaches {
+    fn default() -> Self {
+        ScopedInvokeCaches(Arc::new(Memo::new(MAX_SCOPES)))
+    }
+}
 
 impl std::fmt::Debug for ScopedInvokeCaches {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "ScopedInvokeCaches({} scopes)", unpoisoned(&self.0).len())
+        write!(f, "ScopedInvokeCaches({} scopes)", self.0.len())
     }
 }
 
 impl ScopedInvokeCaches {
     /// The cache of `scope` for `preset` (whose caches these are).
     pub(crate) fn get(&self, preset: &Preset, scope: InvokeScope) -> Arc<InvokeCache> {
-        let mut caches = unpoisoned(&self.0);
-        if let Some(cache) = caches.get(&scope) {
-            return cache.clone();
-        }
-        if caches.len() >= MAX_SCOPES {
-            caches.clear();
-        }
-        let cache = Arc::new(InvokeCache::for_preset(preset));
-        caches.insert(scope, cache.clone());
-        cache
+        self.0.get_or_make(scope, || Arc::new(InvokeCache::for_preset(preset)))
     }
 }
 
 /// A preset's `request_permission` answers, shared by its clones. Such a request carries the
 /// principal (uid and role) and the permission and nothing else, so the answer never changes
 /// for the preset: a submission's permissions are resolved by Cedar once per user.
-#[derive(Clone, Default)]
-pub(crate) struct PermissionAnswers(Arc<Mutex<HashMap<(String, String, String), AuthzAnswer>>>);
+#[derive(Clone)]
+pub(crate) struct PermissionAnswers(Arc<Memo<(String, String, String), AuthzAnswer>>);
+
+impl Default for PermissionAnswers {
+    fn default() -> Self {
+        PermissionAnswers(Arc::new(Memo::new(MAX_ANSWERS)))
+    }
+}
 
 impl std::fmt::Debug for PermissionAnswers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "PermissionAnswers({} answers)", unpoisoned(&self.0).len())
+        write!(f, "PermissionAnswers({} answers)", self.0.len())
     }
 }
 
@@ -93,29 +136,25 @@ impl PermissionAnswers {
         decide: impl FnOnce() -> AuthzAnswer,
     ) -> AuthzAnswer {
         let key = (principal.user_id.clone(), principal.role.clone(), permission.to_owned());
-        if let Some(answer) = unpoisoned(&self.0).get(&key) {
-            return answer.clone();
-        }
-        let answer = decide();
-        let mut answers = unpoisoned(&self.0);
-        if answers.len() >= MAX_ANSWERS {
-            answers.clear();
-        }
-        answers.insert(key, answer.clone());
-        answer
+        self.0.get_or_make(key, decide)
     }
 }
 
-/// The maps are only ever changed whole per entry, so a poisoned lock still holds valid entries.
-fn unpoisoned<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-#[derive(Debug)]
 pub(crate) struct InvokeCache {
     /// False when some `invoke` policy may read a per-call attribute: every call is decided anew.
     enabled: bool,
-    answers: Mutex<HashMap<InvokeKey, AuthzAnswer>>,
+    answers: Memo<InvokeKey, AuthzAnswer>,
+}
+
+impl std::fmt::Debug for InvokeCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "InvokeCache(enabled: {}, {} answers)",
+            self.enabled,
+            self.answers.len()
+        )
+    }
 }
 
 impl InvokeCache {
@@ -128,7 +167,7 @@ impl InvokeCache {
         });
         InvokeCache {
             enabled: !reads_per_call,
-            answers: Mutex::new(HashMap::new()),
+            answers: Memo::new(MAX_ANSWERS),
         }
     }
 
@@ -149,21 +188,7 @@ impl InvokeCache {
             approval_categories: tool.approval_categories.to_vec(),
             capability: capability.map(str::to_owned),
         };
-        if let Some(answer) = self.lock().get(&key) {
-            return answer.clone();
-        }
-        // Decided outside the lock: a concurrent call for the same key decides too, harmlessly.
-        let answer = decide();
-        let mut answers = self.lock();
-        if answers.len() >= MAX_ANSWERS {
-            answers.clear();
-        }
-        answers.insert(key, answer.clone());
-        answer
-    }
-
-    fn lock(&self) -> MutexGuard<'_, HashMap<InvokeKey, AuthzAnswer>> {
-        unpoisoned(&self.answers)
+        self.answers.get_or_make(key, decide)
     }
 }
 

@@ -633,8 +633,8 @@ impl ExecutionStore for SqlStore {
             tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
                 .await?;
         }
-        if change.begin.is_some() {
-            mark_in_flight(&mut *tx, execution_id, change.begin.as_ref()).await?;
+        if let Some(begin) = &change.begin {
+            mark_in_flight(&mut *tx, execution_id, Some(begin)).await?;
         }
         append_events(&mut *tx, execution_id, &events).await?;
         self.commit(tx, &[execution_id]).await?;
