@@ -6,7 +6,9 @@
 //! 2. `GET /api/v1/executions/{id}` requests per second and latency percentiles at
 //!    `--connections` concurrent keep-alive connections;
 //! 3. the server's resident memory when idle and its peak under each load;
-//! 4. the queue's claim latency: submission to the `execution.planning` event (a worker claimed
+//! 4. the server's CPU time per plan task (user and system, all threads), which noisy
+//!    neighbours on a shared machine disturb much less than the rate;
+//! 5. the queue's claim latency: submission to the `execution.planning` event (a worker claimed
 //!    the job and began), for tasks submitted one at a time to an idle server, and under the task load.
 //!
 //! With `--database-url postgres://…` the servers use that database (give it a fresh one:
@@ -79,6 +81,21 @@ fn rss_mib(pid: u32) -> f64 {
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
         .map(|kib| kib / 1024.0)
         .unwrap_or(0.0)
+}
+
+/// CPU time the process has used so far, in seconds: user and system, all threads (`/proc`
+/// counts it in USER_HZ ticks, 100 per second on Linux whatever the kernel's own tick).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// Samples the server's RSS every 50 ms until stopped; returns the peak.
@@ -251,6 +268,7 @@ async fn main() {
 
     // 1. Plan tasks with 3 gated steps, submitted concurrently, counted until all are terminal.
     let (stop, peak) = watch_rss(pid);
+    let cpu_before = cpu_seconds(pid);
     let next = Arc::new(AtomicU64::new(0));
     let started = Instant::now();
     let mut submitters = Vec::new();
@@ -305,6 +323,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let finished = started.elapsed();
+    let cpu_per_task = (cpu_seconds(pid) - cpu_before) / o.tasks as f64;
     stop.store(true, Ordering::Relaxed);
     let peak_tasks = peak.await.unwrap();
     let failed = get_json(
@@ -322,6 +341,8 @@ async fn main() {
         ids.len() as f64 / finished.as_secs_f64(),
         failed.as_array().map_or(0, Vec::len),
     );
+    // With replicas, the first one's share of the tasks is not known: this is its CPU over all.
+    println!("server CPU per task: {:.0} µs", cpu_per_task * 1e6);
     let loaded_claims = claim_latencies(&http, &key, &base, &ids).await;
     println!(
         "claim latency under the task load (queueing included): {}",

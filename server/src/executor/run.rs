@@ -470,7 +470,7 @@ impl<'a> Run<'a> {
                 let mut change = Transition::to(ExecStatus::Executing, self.phase_event("executing"));
                 change.through = planning;
                 change.verification_profile = Some(serde_json::to_value(&self.profile).expect("profiles serialise"));
-                change.begin = first.map(|(index, tool)| self.step_begin(index, tool));
+                change.begin = first.map(|(index, tool)| (self.worker.to_owned(), self.step_begin(index, tool)));
                 let moved = self
                     .state
                     .store
@@ -482,7 +482,7 @@ impl<'a> Run<'a> {
                     // since is seen when the next step begins, like one revoked during this step.
                     self.begun = change
                         .begin
-                        .map(|begin| (begin.step_index, StepStart::Started { token_revoked: false }));
+                        .map(|(_, begin)| (begin.step_index, StepStart::Started { token_revoked: false }));
                 }
                 Ok(moved)
             }

@@ -249,8 +249,9 @@ pub struct Transition {
     /// before `event`): a run that needs nothing between `planning` and `executing` takes both
     /// steps in one write.
     pub through: Option<(ExecStatus, EventDraft)>,
-    /// A step to begin in the same commit (its event appended after `event`): a plan's first step.
-    pub begin: Option<StepBegin>,
+    /// A step to begin in the same commit (its event appended after `event`), fenced on the
+    /// lease of the worker named first: a plan's first step.
+    pub begin: Option<(String, StepBegin)>,
     pub error: Option<String>,
     pub output: Option<String>,
     pub verification_summary: Option<Value>,
@@ -395,8 +396,9 @@ pub trait ExecutionStore: Send + Sync {
         input_tokens: i64,
         output_tokens: i64,
     ) -> StoreResult<()>;
-    /// Applies the change if the status is one of `from`; `false` when it is not (e.g. cancelled).
-    /// A terminal change also removes the job.
+    /// Applies the change if the status is one of `from`; `false` when it is not (e.g. cancelled),
+    /// or when the change begins a step and its worker no longer holds the lease. A terminal
+    /// change also removes the job.
     async fn transition(&self, execution_id: &str, from: &[ExecStatus], change: &Transition) -> StoreResult<bool>;
     async fn record_delivery(&self, delivery: &NewDelivery) -> StoreResult<()>;
 }

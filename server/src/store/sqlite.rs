@@ -280,6 +280,153 @@ mod tests {
         );
     }
 
+    fn event(kind: &str, timestamp: f64) -> crate::store::EventDraft {
+        crate::store::EventDraft {
+            kind: kind.into(),
+            data: serde_json::json!({"status": kind}),
+            timestamp,
+        }
+    }
+
+    fn step(step_index: i64) -> crate::store::StepWrite {
+        crate::store::StepWrite {
+            step_index,
+            record: serde_json::json!({"step": step_index}),
+            output: Some("ok".into()),
+            certificate: None,
+            cost_cents: 1,
+            current_step: step_index + 1,
+            certificate_ids: Vec::new(),
+            proof_properties: Vec::new(),
+            spent_cents: 1,
+            input_tokens: 0,
+            output_tokens: 0,
+        }
+    }
+
+    fn begin(step_index: i64, timestamp: f64) -> crate::store::StepBegin {
+        crate::store::StepBegin {
+            step_index,
+            attempt: 1,
+            event: event("execution.executing_tool", timestamp),
+        }
+    }
+
+    /// A queued execution `e1` of user `u1`, claimed by worker `a` until t = 3.
+    async fn claimed_execution(store: &SqliteStore) {
+        use crate::store::{ExecutionStore, NewExecution, NewToken};
+        let mut tx = store.begin().await.unwrap();
+        insert_user(&mut *tx, "u1").await;
+        store.commit(tx, &[]).await.unwrap();
+        let token = NewToken {
+            id: "t1".into(),
+            user_id: "u1".into(),
+            agent_id: "agent".into(),
+            parent_id: None,
+            permissions: vec!["filesystem:read".into()],
+            budget_cents: 100,
+            compliance_policy: "general".into(),
+            metadata: serde_json::json!({}),
+            jws: "jws".into(),
+            created_at: 1.0,
+            expires_at: None,
+        };
+        let execution = NewExecution {
+            id: "e1".into(),
+            user_id: "u1".into(),
+            task: "task".into(),
+            llm_provider: Some("plan".into()),
+            llm_model: None,
+            compliance_policy: "general".into(),
+            verification_profile: serde_json::json!({}),
+            preset_key: "general".into(),
+            preset_version: 1,
+            preset_digest: "sha256:0".into(),
+            token_id: "t1".into(),
+            run_spec: serde_json::json!({}),
+            workflow_id: None,
+            workflow_stage_id: None,
+            created_at: 1.0,
+        };
+        let created = event("execution.created", 1.0);
+        store.create_task(&token, &execution, &created, None).await.unwrap();
+        let job = store.claim_job("a", 2.0, 3.0).await.unwrap().expect("the job is claimable");
+        assert_eq!(job.execution_id, "e1");
+    }
+
+    #[tokio::test]
+    async fn a_worker_whose_lease_passed_on_writes_nothing_more() {
+        use crate::store::{ExecStatus, ExecutionStore, StepRecorded, StepStart, StepThen, Transition};
+        let (_dir, store) = store().await;
+        claimed_execution(&store).await;
+        // Worker `a` stalls past its lease; `b` claims the job.
+        let job = store.claim_job("b", 4.0, 10.0).await.unwrap().expect("the lease expired");
+        assert_eq!(job.attempts, 2);
+
+        let mut executing = Transition::to(ExecStatus::Executing, event("execution.executing", 5.0));
+        executing.begin = Some(("a".into(), begin(0, 5.0)));
+        let moved = store.transition("e1", &[ExecStatus::Queued], &executing).await.unwrap();
+        assert!(!moved, "a transition that begins a step is fenced on the lease");
+        assert_eq!(store.execution("e1").await.unwrap().unwrap().status, ExecStatus::Queued);
+
+        executing.begin = Some(("b".into(), begin(0, 5.0)));
+        assert!(store.transition("e1", &[ExecStatus::Queued], &executing).await.unwrap());
+        assert_eq!(
+            store.begin_step("e1", "a", &begin(0, 6.0)).await.unwrap(),
+            StepStart::Stopped
+        );
+        let then = StepThen::Begin(begin(1, 7.0));
+        let lost = store
+            .record_step("e1", "a", &step(0), &event("execution.tool_result", 7.0), Some(&then))
+            .await
+            .unwrap();
+        assert!(matches!(lost, StepRecorded::LeaseLost));
+        assert!(store.steps("e1").await.unwrap().is_empty(), "the stalled worker recorded nothing");
+        let execution = store.execution("e1").await.unwrap().unwrap();
+        assert_eq!((execution.current_step, execution.spent_cents), (0, 0));
+        let kinds: Vec<String> = store.events("e1").await.unwrap().into_iter().map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            ["execution.created", "execution.executing", "execution.executing_tool"],
+            "only the lease holder's writes are in the chain"
+        );
+
+        let recorded = store
+            .record_step("e1", "b", &step(0), &event("execution.tool_result", 8.0), Some(&then))
+            .await
+            .unwrap();
+        assert!(matches!(recorded, StepRecorded::Recorded { then: true, token_revoked: false }));
+        assert_eq!(store.steps("e1").await.unwrap().len(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_member_commits_its_group_when_the_writer_it_waited_for_goes_away() {
+        let (_dir, store) = store().await;
+        let store = Arc::new(store);
+        let mut first = store.begin().await.unwrap();
+        insert_user(&mut *first, "u1").await;
+        // A second writer queues, so the first one's commit waits for it to commit the group.
+        let second = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                insert_user(&mut *tx, "u2").await;
+                std::future::pending::<()>().await;
+            })
+        };
+        while store.writer.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        let committed = commit_in_background(&store, first);
+        // Cancelled while queued, or holding the writer: either way it never commits.
+        second.abort();
+        let _ = second.await;
+        let outcome = tokio::time::timeout(Duration::from_secs(10), committed).await;
+        outcome.expect("the member commits after a while").unwrap().unwrap();
+        assert!(user_exists(&store, "u1").await);
+        assert!(!user_exists(&store, "u2").await);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn an_sqlx_writer_commits_the_open_group_first() {
         let (_dir, store) = store().await;

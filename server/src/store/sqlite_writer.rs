@@ -5,12 +5,16 @@
 //!
 //! Transactions on the direct connection are committed in groups: a writer that finishes
 //! while others are queued releases its savepoint, hands the still open SQLite transaction on,
-//! and waits until a later writer, or the committer queued behind them, commits it. One commit
-//! writes the pages that a dozen separate commits would each write again to the WAL.
+//! and waits until a later writer commits it: the last of the writers queued when the group
+//! first deferred, or an earlier one that finds nobody queued. One commit writes the pages
+//! that a dozen separate commits would each write again to the WAL. No task of its own does
+//! the commit: each hand-off of the writer between tasks costs tens of microseconds of
+//! scheduling while the writer sits idle, so the commit goes with a writer that holds it anyway.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{Executor, SqliteConnection};
@@ -22,6 +26,11 @@ use super::{StoreError, StoreResult};
 
 /// Transactions one commit takes at most: bounds how long the first of them waits.
 const MAX_GROUP: usize = 64;
+/// How long a member waits for a later writer to commit its group before it queues to commit
+/// the group itself, for when the writers it counted on went away while queued (cancelled).
+/// Well above the time a full group takes (`MAX_GROUP` transactions of ~0.1 ms), so that it
+/// never fires while the group is still filling.
+const STALLED_GROUP: Duration = Duration::from_millis(50);
 
 /// The writer and the count of writers queued for it.
 pub(super) struct SharedWriter {
@@ -37,12 +46,19 @@ struct WriterConn {
     open_transaction: bool,
     /// The direct connection's open transaction, shared by the writers that wait for its commit.
     group: Option<Group>,
+    /// Groups begun so far: names a group across hand-offs of the writer.
+    groups_begun: u64,
+    /// The writers queued (shared with [`SharedWriter`]).
+    queued: Arc<AtomicUsize>,
 }
 
 struct Group {
+    number: u64,
     /// Writers that released their savepoint into this transaction.
     members: usize,
-    committer_queued: bool,
+    /// The member count at which the group commits: set when its first member defers, to
+    /// that member plus the writers queued behind it then.
+    commit_at: Option<usize>,
     /// The outcome of its commit, for the members waiting on it.
     outcome: watch::Sender<Option<Result<(), Arc<str>>>>,
 }
@@ -76,14 +92,17 @@ impl WriterConn {
 
 impl SharedWriter {
     pub(super) fn new(connection: SqliteConnection, direct: rusqlite::Connection) -> Self {
+        let queued = Arc::new(AtomicUsize::new(0));
         SharedWriter {
             conn: Arc::new(Mutex::new(WriterConn {
                 direct: Direct(direct),
                 connection,
                 open_transaction: false,
                 group: None,
+                groups_begun: 0,
+                queued: queued.clone(),
             })),
-            queued: Arc::new(AtomicUsize::new(0)),
+            queued,
         }
     }
 
@@ -123,9 +142,11 @@ impl SharedWriter {
         writer.roll_back_dropped().await?;
         if writer.group.is_none() {
             writer.direct.0.execute_batch("BEGIN IMMEDIATE")?;
+            writer.groups_begun += 1;
             writer.group = Some(Group {
+                number: writer.groups_begun,
                 members: 0,
-                committer_queued: false,
+                commit_at: None,
                 outcome: watch::Sender::new(None),
             });
         }
@@ -133,33 +154,38 @@ impl SharedWriter {
         Ok(DirectTx(Some(writer)))
     }
 
-    /// Commits a [`Self::begin`] transaction: at once when nobody is queued (or the group is
-    /// full), otherwise with the group, after the writers queued now.
+    /// Commits a [`Self::begin`] transaction with its group: at once when nobody is queued,
+    /// the group is full, or this writer is the last one it waits for; otherwise a later writer
+    /// commits it.
     pub(super) async fn commit(&self, mut tx: DirectTx) -> StoreResult<()> {
         Deref::deref(&tx).0.execute_batch("RELEASE write")?;
         let mut writer = tx.0.take().expect("present until committed or dropped");
+        let queued = self.queued.load(Ordering::SeqCst);
         let group = writer.group.as_mut().expect("a savepoint is open inside a group");
         group.members += 1;
-        if self.queued.load(Ordering::SeqCst) == 0 || group.members >= MAX_GROUP {
+        let commit_at = *group.commit_at.get_or_insert(group.members + queued);
+        if queued == 0 || group.members >= commit_at.min(MAX_GROUP) {
             return writer.commit_group();
         }
+        let number = group.number;
         let mut outcome = group.outcome.subscribe();
-        if !group.committer_queued {
-            group.committer_queued = true;
-            // Queues behind the writers waiting now, and commits what they leave open.
-            let conn = self.conn.clone();
-            tokio::spawn(async move {
-                let _ = conn.lock_owned().await.commit_group();
-            });
+        drop(writer);
+        let committed =
+            |outcome: Option<Result<(), Arc<str>>>| outcome.expect("waited for Some").map_err(StoreError::Commit);
+        let closed = |_| StoreError::Commit("the writer closed before the commit".into());
+        let waited = tokio::time::timeout(STALLED_GROUP, outcome.wait_for(Option::is_some))
+            .await
+            .map(|waited| waited.map(|outcome| outcome.clone()));
+        if let Ok(waited) = waited {
+            return committed(waited.map_err(closed)?);
+        }
+        let mut writer = self.lock().await;
+        if writer.group.as_ref().is_some_and(|group| group.number == number) {
+            return writer.commit_group();
         }
         drop(writer);
-        let result = outcome
-            .wait_for(Option::is_some)
-            .await
-            .map_err(|_| StoreError::Commit("the writer closed before the commit".into()))?
-            .clone()
-            .expect("waited for Some");
-        result.map_err(StoreError::Commit)
+        let waited = outcome.wait_for(Option::is_some).await.map_err(closed)?.clone();
+        committed(waited)
     }
 }
 
@@ -176,9 +202,11 @@ impl Drop for DirectTx {
             .execute_batch("ROLLBACK TO write; RELEASE write")
             .is_ok();
         let members = writer.group.as_ref().map_or(0, |group| group.members);
-        if !rolled_back || members == 0 {
-            // Nothing of the group is left to commit, or the savepoint went with the whole
-            // transaction: end it (its members, if any, learn that it failed).
+        // With nobody queued, no later writer would commit the members' group.
+        if !rolled_back || members == 0 || writer.queued.load(Ordering::SeqCst) == 0 {
+            // Nothing of the group is left to commit, the savepoint went with the whole
+            // transaction (its members learn that it failed), or no writer queued would
+            // commit the group: end it.
             if members == 0 && !writer.direct.0.is_autocommit() {
                 let _ = writer.direct.0.execute_batch("ROLLBACK");
             }

@@ -222,32 +222,28 @@ async fn insert_certificate(
     Ok(())
 }
 
-/// Whether `worker` holds the job's lease, inside `tx`; the job row stays locked until the commit,
-/// so no other worker can claim it meanwhile.
-async fn holds_lease(tx: &mut (impl Statements + ?Sized), execution_id: &str, worker: &str) -> StoreResult<bool> {
-    let sql = format!("SELECT lease_owner FROM jobs WHERE execution_id = $1{FOR_UPDATE}");
-    let owner = tx
-        .row(&sql, &[Arg::Text(execution_id)], |row| row.opt_text("lease_owner"))
-        .await?;
-    Ok(owner.flatten().as_deref() == Some(worker))
-}
-
-/// Sets the job's in-flight step to `step`, or clears it, inside `tx`.
+/// Sets the job's in-flight step to `step`, or clears it, inside `tx`, if `worker` still holds
+/// the job's lease: the fence of every step write. `false` means the lease is gone and the
+/// caller must drop `tx` (its writes roll back); otherwise the job row stays locked until the
+/// commit, so no other worker can claim it meanwhile.
 async fn mark_in_flight(
     tx: &mut (impl Statements + ?Sized),
     execution_id: &str,
+    worker: &str,
     step: Option<&StepBegin>,
-) -> StoreResult<()> {
-    tx.run(
-        "UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3",
-        &[
-            Arg::OptInt(step.map(|s| s.step_index)),
-            Arg::OptInt(step.map(|s| s.attempt)),
-            Arg::Text(execution_id),
-        ],
-    )
-    .await?;
-    Ok(())
+) -> StoreResult<bool> {
+    let marked = tx
+        .run(
+            "UPDATE jobs SET inflight_step = $1, inflight_attempt = $2 WHERE execution_id = $3 AND lease_owner = $4",
+            &[
+                Arg::OptInt(step.map(|s| s.step_index)),
+                Arg::OptInt(step.map(|s| s.attempt)),
+                Arg::Text(execution_id),
+                Arg::Text(worker),
+            ],
+        )
+        .await?;
+    Ok(marked == 1)
 }
 
 fn claimed_job_from_row(row: &dyn Columns) -> StoreResult<ClaimedJob> {
@@ -429,7 +425,7 @@ impl ExecutionStore for SqlStore {
         let announced = ready(execution_id, &step.event)?;
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
-        if !holds_lease(&mut *tx, execution_id, worker).await? {
+        if !mark_in_flight(&mut *tx, execution_id, worker, Some(step)).await? {
             return Ok(StepStart::Stopped);
         }
         let live = tx
@@ -444,7 +440,6 @@ impl ExecutionStore for SqlStore {
         let Some(token_revoked) = live else {
             return Ok(StepStart::Stopped);
         };
-        mark_in_flight(&mut *tx, execution_id, Some(step)).await?;
         append_events(&mut *tx, execution_id, &[announced]).await?;
         self.commit(tx, &[execution_id]).await?;
         Ok(StepStart::Started { token_revoked })
@@ -470,9 +465,6 @@ impl ExecutionStore for SqlStore {
         let proof_properties = to_json(&step.proof_properties);
         let mut tx = self.begin().await?;
         lock(&mut *tx, execution_id).await?;
-        if !holds_lease(&mut *tx, execution_id, worker).await? {
-            return Ok(StepRecorded::LeaseLost);
-        }
         tx.run(
             "INSERT INTO execution_steps (execution_id, step_index, record, output) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (execution_id, step_index) DO UPDATE SET record = excluded.record, output = excluded.output",
@@ -527,7 +519,11 @@ impl ExecutionStore for SqlStore {
             Some(StepThen::Begin(begin)) if done => Some(begin),
             _ => None,
         };
-        mark_in_flight(&mut *tx, execution_id, begin).await?;
+        // The fence comes last, as the in-flight mark depends on the status: without the lease,
+        // everything above rolls back with `tx`.
+        if !mark_in_flight(&mut *tx, execution_id, worker, begin).await? {
+            return Ok(StepRecorded::LeaseLost);
+        }
         let events: Vec<ReadyEvent> = [recorded].into_iter().chain(next.filter(|_| done)).collect();
         append_events(&mut *tx, execution_id, &events).await?;
         self.commit(tx, &[execution_id]).await?;
@@ -614,7 +610,7 @@ impl ExecutionStore for SqlStore {
         ];
         args.extend(from.iter().map(|status| Arg::Text(status.as_str())));
         let through = change.through.as_ref().map(|(_, event)| event);
-        let begin = change.begin.as_ref().map(|begin| &begin.event);
+        let begin = change.begin.as_ref().map(|(_, begin)| &begin.event);
         let events = through
             .into_iter()
             .chain([&change.event])
@@ -633,8 +629,10 @@ impl ExecutionStore for SqlStore {
             tx.run("DELETE FROM jobs WHERE execution_id = $1", &[Arg::Text(execution_id)])
                 .await?;
         }
-        if let Some(begin) = &change.begin {
-            mark_in_flight(&mut *tx, execution_id, Some(begin)).await?;
+        if let Some((worker, begin)) = &change.begin {
+            if !mark_in_flight(&mut *tx, execution_id, worker, Some(begin)).await? {
+                return Ok(false);
+            }
         }
         append_events(&mut *tx, execution_id, &events).await?;
         self.commit(tx, &[execution_id]).await?;
