@@ -210,6 +210,8 @@ impl SqliteStore {
 
 #[cfg(test)]
 mod tests {
+    use tokio::task::JoinHandle;
+
     use super::*;
 
     async fn store() -> (tempfile::TempDir, SqliteStore) {
@@ -244,40 +246,54 @@ mod tests {
     }
 
     /// Commits `tx` from a task of its own; the writer's queue decides when it returns.
-    fn commit_in_background(store: &Arc<SqliteStore>, tx: DirectTx) -> tokio::task::JoinHandle<StoreResult<()>> {
+    fn commit_in_background(store: &Arc<SqliteStore>, tx: DirectTx) -> JoinHandle<StoreResult<()>> {
         let store = store.clone();
         tokio::spawn(async move { store.commit(tx, &[]).await })
+    }
+
+    /// A transaction that inserted `u1`, with a second writer queued behind it, so that its
+    /// commit joins a group. The second inserts `u2` and then drops its transaction, or with
+    /// `hang` never ends (until aborted).
+    async fn first_with_second_queued(store: &Arc<SqliteStore>, hang: bool) -> (DirectTx, JoinHandle<()>) {
+        let mut first = store.begin().await.unwrap();
+        insert_user(&mut *first, "u1").await;
+        let second = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut tx = store.begin().await.unwrap();
+                insert_user(&mut *tx, "u2").await;
+                if hang {
+                    std::future::pending::<()>().await;
+                }
+            })
+        };
+        while store.writer.queued() == 0 {
+            tokio::task::yield_now().await;
+        }
+        (first, second)
+    }
+
+    /// The first writer's rows are visible once its commit returns; the second's never are.
+    async fn only_the_first_committed(store: &SqliteStore) {
+        assert!(
+            user_exists(store, "u1").await,
+            "a commit returns once its rows are visible"
+        );
+        assert!(
+            !user_exists(store, "u2").await,
+            "a dropped member leaves nothing behind"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_group_commits_its_members_and_not_a_dropped_one() {
         let (_dir, store) = store().await;
         let store = Arc::new(store);
-        let mut first = store.begin().await.unwrap();
-        insert_user(&mut *first, "u1").await;
-        // A second writer queues, so the first one's commit joins a group instead.
-        let second = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut tx = store.begin().await.unwrap();
-                insert_user(&mut *tx, "u2").await;
-                drop(tx);
-            })
-        };
-        while store.writer.queued() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (first, second) = first_with_second_queued(&store, false).await;
         let committed = commit_in_background(&store, first);
         second.await.unwrap();
         committed.await.unwrap().unwrap();
-        assert!(
-            user_exists(&store, "u1").await,
-            "a commit returns once its rows are visible"
-        );
-        assert!(
-            !user_exists(&store, "u2").await,
-            "a dropped member leaves nothing behind"
-        );
+        only_the_first_committed(&store).await;
     }
 
     fn event(kind: &str, timestamp: f64) -> crate::store::EventDraft {
@@ -350,7 +366,11 @@ mod tests {
         };
         let created = event("execution.created", 1.0);
         store.create_task(&token, &execution, &created, None).await.unwrap();
-        let job = store.claim_job("a", 2.0, 3.0).await.unwrap().expect("the job is claimable");
+        let job = store
+            .claim_job("a", 2.0, 3.0)
+            .await
+            .unwrap()
+            .expect("the job is claimable");
         assert_eq!(job.execution_id, "e1");
     }
 
@@ -360,7 +380,11 @@ mod tests {
         let (_dir, store) = store().await;
         claimed_execution(&store).await;
         // Worker `a` stalls past its lease; `b` claims the job.
-        let job = store.claim_job("b", 4.0, 10.0).await.unwrap().expect("the lease expired");
+        let job = store
+            .claim_job("b", 4.0, 10.0)
+            .await
+            .unwrap()
+            .expect("the lease expired");
         assert_eq!(job.attempts, 2);
 
         let mut executing = Transition::to(ExecStatus::Executing, event("execution.executing", 5.0));
@@ -381,7 +405,10 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(lost, StepRecorded::LeaseLost));
-        assert!(store.steps("e1").await.unwrap().is_empty(), "the stalled worker recorded nothing");
+        assert!(
+            store.steps("e1").await.unwrap().is_empty(),
+            "the stalled worker recorded nothing"
+        );
         let execution = store.execution("e1").await.unwrap().unwrap();
         assert_eq!((execution.current_step, execution.spent_cents), (0, 0));
         let kinds: Vec<String> = store.events("e1").await.unwrap().into_iter().map(|e| e.kind).collect();
@@ -395,7 +422,13 @@ mod tests {
             .record_step("e1", "b", &step(0), &event("execution.tool_result", 8.0), Some(&then))
             .await
             .unwrap();
-        assert!(matches!(recorded, StepRecorded::Recorded { then: true, token_revoked: false }));
+        assert!(matches!(
+            recorded,
+            StepRecorded::Recorded {
+                then: true,
+                token_revoked: false
+            }
+        ));
         assert_eq!(store.steps("e1").await.unwrap().len(), 1);
     }
 
@@ -403,28 +436,14 @@ mod tests {
     async fn a_member_commits_its_group_when_the_writer_it_waited_for_goes_away() {
         let (_dir, store) = store().await;
         let store = Arc::new(store);
-        let mut first = store.begin().await.unwrap();
-        insert_user(&mut *first, "u1").await;
-        // A second writer queues, so the first one's commit waits for it to commit the group.
-        let second = {
-            let store = store.clone();
-            tokio::spawn(async move {
-                let mut tx = store.begin().await.unwrap();
-                insert_user(&mut *tx, "u2").await;
-                std::future::pending::<()>().await;
-            })
-        };
-        while store.writer.queued() == 0 {
-            tokio::task::yield_now().await;
-        }
+        let (first, second) = first_with_second_queued(&store, true).await;
         let committed = commit_in_background(&store, first);
         // Cancelled while queued, or holding the writer: either way it never commits.
         second.abort();
         let _ = second.await;
         let outcome = tokio::time::timeout(Duration::from_secs(10), committed).await;
         outcome.expect("the member commits after a while").unwrap().unwrap();
-        assert!(user_exists(&store, "u1").await);
-        assert!(!user_exists(&store, "u2").await);
+        only_the_first_committed(&store).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
