@@ -26,11 +26,12 @@ use super::{StoreError, StoreResult};
 
 /// Transactions one commit takes at most: bounds how long the first of them waits.
 const MAX_GROUP: usize = 64;
-/// How long a member waits for a later writer to commit its group before it queues to commit
-/// the group itself, for when the writers it counted on went away while queued (cancelled).
+/// How long a member waits for a later writer to commit its group before it queues for the
+/// writer and commits whatever group is open itself, for when the writers it counted on went
+/// away while queued (cancelled).
 /// Well above the time a full group takes (`MAX_GROUP` transactions of ~0.1 ms), so that it
 /// never fires while the group is still filling.
-const STALLED_GROUP: Duration = Duration::from_millis(50);
+pub(super) const STALLED_GROUP: Duration = Duration::from_millis(50);
 
 /// The writer and the count of writers queued for it.
 pub(super) struct SharedWriter {
@@ -46,14 +47,11 @@ struct WriterConn {
     open_transaction: bool,
     /// The direct connection's open transaction, shared by the writers that wait for its commit.
     group: Option<Group>,
-    /// Groups begun so far: names a group across hand-offs of the writer.
-    groups_begun: u64,
     /// The writers queued (shared with [`SharedWriter`]).
     queued: Arc<AtomicUsize>,
 }
 
 struct Group {
-    number: u64,
     /// Writers that released their savepoint into this transaction.
     members: usize,
     /// The member count at which the group commits: set when its first member defers, to
@@ -99,7 +97,6 @@ impl SharedWriter {
                 connection,
                 open_transaction: false,
                 group: None,
-                groups_begun: 0,
                 queued: queued.clone(),
             })),
             queued,
@@ -142,9 +139,7 @@ impl SharedWriter {
         writer.roll_back_dropped().await?;
         if writer.group.is_none() {
             writer.direct.0.execute_batch("BEGIN IMMEDIATE")?;
-            writer.groups_begun += 1;
             writer.group = Some(Group {
-                number: writer.groups_begun,
                 members: 0,
                 commit_at: None,
                 outcome: watch::Sender::new(None),
@@ -167,7 +162,6 @@ impl SharedWriter {
         if queued == 0 || group.members >= commit_at.min(MAX_GROUP) {
             return writer.commit_group();
         }
-        let number = group.number;
         let mut outcome = group.outcome.subscribe();
         drop(writer);
         let committed =
@@ -179,11 +173,9 @@ impl SharedWriter {
         if let Ok(waited) = waited {
             return committed(waited.map_err(closed)?);
         }
-        let mut writer = self.lock().await;
-        if writer.group.as_ref().is_some_and(|group| group.number == number) {
-            return writer.commit_group();
-        }
-        drop(writer);
+        // The writers counted on went away: commit whatever group is open, this member's or a
+        // later one (which may have counted on this member too), then read this member's outcome.
+        let _ = self.lock().await.commit_group();
         let waited = outcome.wait_for(Option::is_some).await.map_err(closed)?.clone();
         committed(waited)
     }
