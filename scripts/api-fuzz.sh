@@ -37,9 +37,9 @@ login() {
     python3 -c 'import json, sys; print(json.load(sys.stdin)["api_key"])'
 }
 
-# Both keys before any fuzzing: the first pass sends the login endpoint enough failed attempts
-# to trip its rate limit, after which a login made then would fail and leave the second pass
-# unauthenticated.
+# Both keys before any fuzzing: the first pass fails enough logins from this address to trip
+# the per-address login limit (spec §1.11), after which a login would be refused and leave the
+# second pass without a key.
 MAIN_KEY=$(login)
 SESSION_KEY=$(login)
 

@@ -94,7 +94,7 @@ fn cpu_seconds(pid: u32) -> f64 {
         .split_whitespace()
         .collect();
     let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    // utime and stime: fields 14 and 15 of the line, so 11 and 12 counting from 0 after the name.
     (ticks(11) + ticks(12)) / 100.0
 }
 

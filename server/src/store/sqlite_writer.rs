@@ -28,9 +28,8 @@ use super::{StoreError, StoreResult};
 const MAX_GROUP: usize = 64;
 /// How long a member waits for a later writer to commit its group before it queues for the
 /// writer and commits whatever group is open itself, for when the writers it counted on went
-/// away while queued (cancelled).
-/// Well above the time a full group takes (`MAX_GROUP` transactions of ~0.1 ms), so that it
-/// never fires while the group is still filling.
+/// away while queued (cancelled). Well above the time a full group takes (`MAX_GROUP`
+/// transactions of ~0.1 ms), so that it never fires while the group is still filling.
 pub(super) const STALLED_GROUP: Duration = Duration::from_millis(50);
 
 /// The writer and the count of writers queued for it.
