@@ -211,7 +211,13 @@ impl<'a> Run<'a> {
                 )))
             }
         };
-        let recorded = state.store.steps(&execution.id).await?;
+        // Steps are recorded only under a lease, and each lease is a claim: a job's first claim
+        // has none to resume, so it skips the read.
+        let recorded = if job.attempts > 1 {
+            state.store.steps(&execution.id).await?
+        } else {
+            Vec::new()
+        };
         let tally = Tally::resume(&execution, &recorded);
         let guard = Guard::new(GuardConfig {
             preset: preset.clone(),
