@@ -9,7 +9,7 @@ use uuid::Uuid;
 use crate::clock::now;
 use crate::routes::executions::verify_stored_chain;
 use crate::state::AppState;
-use crate::store::{ExecStatus, ExecutionRecord};
+use crate::store::{ExecStatus, ExecutionRecord, StoredJson};
 use crate::strings::string_array;
 
 const RUNTIME_DETAIL: &str =
@@ -104,6 +104,11 @@ pub async fn build(
     let chain = verify_stored_chain(&execution.id, &events);
     let manifest = preset.manifest();
     let records: Vec<&Value> = steps.iter().map(|s| &s.record).collect();
+    let profile = execution.verification_profile.value()?;
+    let artifact = StoredJson::optional_value(&execution.artifact)?;
+    let binding = StoredJson::optional_value(&execution.release_binding)?;
+    let final_scan = StoredJson::optional_value(&execution.final_scan)?;
+    let final_violations = StoredJson::optional_value(&execution.final_violations)?;
 
     // Execution summary.
     let mut summary = json!({
@@ -115,7 +120,7 @@ pub async fn build(
         "completed_at": execution.completed_at,
         "cost_cents": execution.cost_cents,
         "certificate_count": execution.certificate_ids.len(),
-        "verification_profile": execution.verification_profile,
+        "verification_profile": profile,
         "preset_key": execution.preset_key,
         "preset_digest": execution.preset_digest,
     });
@@ -126,17 +131,17 @@ pub async fn build(
     {
         summary["output_preview"] = json!(output.chars().take(2000).collect::<String>());
     }
-    if let Some(artifact) = &execution.artifact {
+    if let Some(artifact) = artifact {
         summary["approved_artifact"] = json!({"text": artifact["text"], "sha256": artifact["sha256"],
                                               "approved_for_release": artifact["approved_for_release"]});
     }
-    if let Some(binding) = &execution.release_binding {
+    if let Some(binding) = binding {
         summary["release_binding_summary"] = binding.clone();
     }
     let phase_scans: Vec<&Value> = records
         .iter()
         .flat_map(|r| [&r["content_scan"]["input_scan"], &r["content_scan"]["output_scan"]])
-        .chain(execution.final_scan.iter())
+        .chain(final_scan)
         .filter(|s| !s.is_null())
         .collect();
     if !phase_scans.is_empty() {
@@ -144,12 +149,7 @@ pub async fn build(
         let violations = records
             .iter()
             .flat_map(|r| r["violations"].as_array().cloned().unwrap_or_default())
-            .chain(
-                execution
-                    .final_violations
-                    .iter()
-                    .flat_map(|v| v.as_array().cloned().unwrap_or_default()),
-            );
+            .chain(final_violations.and_then(Value::as_array).cloned().unwrap_or_default());
         for v in violations {
             let code = v["code"].as_str().unwrap_or_default().to_owned();
             let n = by_code.get(&code).and_then(Value::as_i64).unwrap_or(0);
@@ -162,7 +162,7 @@ pub async fn build(
             "violations_by_code": by_code,
         });
     }
-    if let Some(violations) = &execution.final_violations {
+    if let Some(violations) = final_violations {
         summary["final_output_violations"] = violations.clone();
     }
 
@@ -176,7 +176,7 @@ pub async fn build(
             scans.extend(safety_scan(format!("{tool}:{name}"), scan, r["step_index"].clone()));
         }
     }
-    if let Some(scan) = &execution.final_scan {
+    if let Some(scan) = final_scan {
         scans.extend(safety_scan("final_output:final_output".into(), scan, Value::Null));
     }
     let mut flow_details = Vec::new();
@@ -216,8 +216,8 @@ pub async fn build(
     };
 
     // The policy and the attestation.
-    let profile_approvals = string_array(&execution.verification_profile["required_approvals"]);
-    let proofs_required = proofs_required(preset, &execution.verification_profile);
+    let profile_approvals = string_array(&profile["required_approvals"]);
+    let proofs_required = proofs_required(preset, profile);
     let approvals_required = ordered_union(&manifest.human_approvals, &profile_approvals);
     let mut verified: Vec<String> = Vec::new();
     for cert in &certificates {
@@ -298,7 +298,7 @@ pub async fn build(
             "required_proofs": manifest.required_proofs,
             "human_approvals": manifest.human_approvals,
             "blocked_categories": manifest.content.blocked_categories,
-            "verification_profile": execution.verification_profile,
+            "verification_profile": profile,
         },
         "audit_trail": audit_trail,
         "attestation": {

@@ -20,7 +20,7 @@ use crate::clock::now;
 use crate::routes::executions::ExecutionView;
 use crate::settings::RunSettings;
 use crate::state::AppState;
-use crate::store::{ExecutionRecord, NewDelivery};
+use crate::store::{ExecutionRecord, NewDelivery, StoreResult};
 use crate::tools::HostAllowList;
 
 const MAX_URL_CHARS: usize = 2048;
@@ -106,8 +106,9 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 /// Starts the delivery of an execution's terminal view if it has a `webhook_url`. Never delays
 /// the caller.
 pub fn announce(state: &AppState, execution: &ExecutionRecord, event: &str) {
-    // The URL is fixed at submission: most executions have none and need no read.
-    if execution.run_spec["webhook_url"].as_str().is_none() {
+    // The URL is fixed at submission: most executions have none and need no read. `deliver`
+    // reports a run spec it cannot read.
+    if matches!(webhook_url(execution), Ok(None)) {
         return;
     }
     let state = state.clone();
@@ -120,11 +121,20 @@ pub fn announce(state: &AppState, execution: &ExecutionRecord, event: &str) {
     });
 }
 
+/// The `webhook_url` the task was submitted with.
+fn webhook_url(execution: &ExecutionRecord) -> StoreResult<Option<String>> {
+    #[derive(serde::Deserialize)]
+    struct Target {
+        webhook_url: Option<String>,
+    }
+    Ok(execution.run_spec.decode::<Target>()?.webhook_url)
+}
+
 async fn deliver(state: &AppState, execution_id: &str, event: &str) -> anyhow::Result<()> {
     let Some(execution) = state.store.execution(execution_id).await? else {
         return Ok(());
     };
-    let Some(url) = execution.run_spec["webhook_url"].as_str().map(str::to_owned) else {
+    let Some(url) = webhook_url(&execution)? else {
         return Ok(());
     };
     let Some(secret) = state.settings.runs.webhook_secret.clone() else {

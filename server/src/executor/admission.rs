@@ -15,7 +15,7 @@ use crate::clock::now;
 use crate::compliance_package::proofs_required;
 use crate::routes::executions::verify_stored_chain;
 use crate::state::AppState;
-use crate::store::{ExecStatus, ExecutionRecord, StoreResult, User};
+use crate::store::{ExecStatus, ExecutionRecord, StoreResult, StoredJson, User};
 
 /// Why admission refused.
 pub enum Refused {
@@ -27,12 +27,13 @@ pub enum Refused {
 }
 
 /// An upstream's approved artifact, if it has a usable one.
-fn approved_artifact(upstream: &ExecutionRecord) -> Option<&Value> {
-    upstream.artifact.as_ref().filter(|a| {
+fn approved_artifact(upstream: &ExecutionRecord) -> StoreResult<Option<&Value>> {
+    let artifact = StoredJson::optional_value(&upstream.artifact)?;
+    Ok(artifact.filter(|a| {
         a["approved_for_release"] == true
             && a["text"].as_str().is_some_and(|t| !t.is_empty())
             && a["sha256"].as_str().is_some_and(|h| !h.is_empty())
-    })
+    }))
 }
 
 /// Compliant under its own preset (spec §12.3): completed, every required proof among its
@@ -44,7 +45,7 @@ async fn compliant(state: &AppState, upstream: &ExecutionRecord) -> StoreResult<
     let Some(preset) = state.presets.pinned(&upstream.preset_key, upstream.preset_version) else {
         return Ok(false);
     };
-    let required = proofs_required(&preset, &upstream.verification_profile);
+    let required = proofs_required(&preset, upstream.verification_profile.value()?);
     let proven = required.iter().all(|p| upstream.proof_properties.contains(p));
     let events = state.store.events(&upstream.id).await?;
     Ok(proven && verify_stored_chain(&upstream.id, &events).verified)
@@ -75,18 +76,19 @@ pub async fn admit_stage(
             invalid.push(format!("missing:{id}"));
             continue;
         };
+        let artifact = approved_artifact(&upstream)?;
         let code = if upstream.status != ExecStatus::Completed {
             Some("not_completed")
-        } else if upstream.verification_profile["stage_role"] != "reviewer" {
+        } else if upstream.verification_profile.value()?["stage_role"] != "reviewer" {
             Some("not_reviewer")
         } else if !compliant(state, &upstream).await? {
             Some("non_compliant")
-        } else if approved_artifact(&upstream).is_none() {
+        } else if artifact.is_none() {
             Some("missing_approved_artifact")
         } else {
             None
         };
-        match (code, approved_artifact(&upstream)) {
+        match (code, artifact) {
             (Some(code), _) => invalid.push(format!("{code}:{id}")),
             (None, Some(artifact)) => artifacts.push(json!({
                 "execution_id": id,

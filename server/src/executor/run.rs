@@ -55,6 +55,12 @@ pub enum Next<'a> {
     Verify,
 }
 
+/// The part of a stored run spec the run reads: the plan, if the task came with one.
+#[derive(serde::Deserialize)]
+struct StoredPlan {
+    plan: Option<Vec<PlanStep>>,
+}
+
 /// A running execution and everything its steps need.
 pub struct Run<'a> {
     pub state: &'a AppState,
@@ -202,7 +208,7 @@ impl<'a> Run<'a> {
                 return Ok(Err((execution, error)));
             }
         };
-        let profile: VerificationProfile = match serde_json::from_value(execution.verification_profile.clone()) {
+        let profile: VerificationProfile = match execution.verification_profile.decode() {
             Ok(profile) => profile,
             Err(err) => {
                 return Ok(Err((
@@ -345,8 +351,8 @@ impl<'a> Run<'a> {
 
     async fn drive(&mut self, job: &ClaimedJob) -> StoreResult<()> {
         let provider = self.execution.llm_provider.as_deref().and_then(Provider::parse);
-        let steps: Option<Vec<PlanStep>> = match serde_json::from_value(self.execution.run_spec["plan"].clone()) {
-            Ok(steps) => steps,
+        let steps = match self.execution.run_spec.decode::<StoredPlan>() {
+            Ok(spec) => spec.plan,
             Err(err) => {
                 return self
                     .fail_unstarted(format!("The stored plan is unreadable: {err}"))

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use super::evidence::WorkflowBinding;
 use crate::preset_catalog::PresetCatalog;
-use crate::store::{StageStatus, Store, StoreResult, WorkflowRecord, WorkflowStatus};
+use crate::store::{StageStatus, Store, StoreResult, StoredJson, WorkflowRecord, WorkflowStatus};
 
 /// A bound workflow with its derived fields.
 #[derive(Debug, Clone)]
@@ -121,7 +121,9 @@ async fn release_facts(
         let Some(execution) = store.execution(execution_id).await? else {
             continue;
         };
-        let binding = execution.release_binding.unwrap_or(Value::Null);
+        let Some(binding) = StoredJson::optional_value(&execution.release_binding)? else {
+            continue;
+        };
         if binding["bound"] != Value::Bool(true) {
             continue;
         }

@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use certior::audit::{verify_chain, ChainEvent, ChainVerification};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
@@ -14,7 +15,7 @@ use crate::clock::now;
 use crate::error::ApiError;
 use crate::executor;
 use crate::state::AppState;
-use crate::store::{EventDraft, ExecStatus, ExecutionRecord, StoredEvent, User};
+use crate::store::{EventDraft, ExecStatus, ExecutionRecord, StoredEvent, StoredJson, User};
 use crate::validate::ValidQuery;
 
 /// The execution view (spec §9.1), keys in contract order.
@@ -45,9 +46,9 @@ pub struct ExecutionView {
     output: Option<String>,
     /// `{steps, duration_ms, total_input_tokens, total_output_tokens}`; null before the run ends.
     #[schema(value_type = Option<Object>)]
-    verification_summary: Option<Value>,
+    verification_summary: Option<Box<RawValue>>,
     #[schema(value_type = Object)]
-    verification_profile: Value,
+    verification_profile: Box<RawValue>,
     preset_key: String,
     preset_digest: String,
     permissions: Vec<String>,
@@ -79,8 +80,8 @@ impl From<ExecutionRecord> for ExecutionView {
             compliance_policy: e.compliance_policy,
             proof_properties: e.proof_properties,
             certificate_ids: e.certificate_ids,
-            verification_summary: e.verification_summary,
-            verification_profile: e.verification_profile,
+            verification_summary: e.verification_summary.map(StoredJson::into_raw),
+            verification_profile: e.verification_profile.into_raw(),
             preset_key: e.preset_key,
             preset_digest: e.preset_digest,
             permissions: e.permissions,

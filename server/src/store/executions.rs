@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use super::{Page, StoreResult};
+use super::{Page, StoreResult, StoredJson};
 
 /// Execution statuses (spec §9.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,8 +155,8 @@ pub struct ExecutionRecord {
     pub proof_properties: Vec<String>,
     pub certificate_ids: Vec<String>,
     pub output: Option<String>,
-    pub verification_summary: Option<Value>,
-    pub verification_profile: Value,
+    pub verification_summary: Option<StoredJson>,
+    pub verification_profile: StoredJson,
     pub preset_key: String,
     /// The version of `preset_key` the execution is pinned to (spec §5.3).
     pub preset_version: u32,
@@ -164,15 +164,15 @@ pub struct ExecutionRecord {
     pub token_id: String,
     pub workflow_id: Option<String>,
     pub workflow_stage_id: Option<String>,
-    pub run_spec: Value,
+    pub run_spec: StoredJson,
     pub input_tokens: i64,
     pub output_tokens: i64,
     /// Final-output violations and holds (spec §9.4).
-    pub final_violations: Option<Value>,
-    pub final_scan: Option<Value>,
+    pub final_violations: Option<StoredJson>,
+    pub final_scan: Option<StoredJson>,
     /// A reviewer stage's approved artifact (spec §9.4 step 2).
-    pub artifact: Option<Value>,
-    pub release_binding: Option<Value>,
+    pub artifact: Option<StoredJson>,
+    pub release_binding: Option<StoredJson>,
     pub permissions: Vec<String>,
     pub budget_cents: i64,
     pub spent_cents: i64,

@@ -11,6 +11,7 @@ mod releases;
 mod sqlite;
 mod sqlite_writer;
 mod statements;
+mod stored_json;
 mod workflows;
 
 use std::path::Path;
@@ -34,6 +35,7 @@ pub use releases::{
     StoredReleasePolicy,
 };
 pub use sqlite::{without_memory_statistics, SqliteStore};
+pub use stored_json::StoredJson;
 pub use workflows::{
     NewStage, NewWorkflow, StageExecution, StageOutcome, StageRecord, StageStatus, WorkflowRecord, WorkflowStatus,
     WorkflowStore,

@@ -16,7 +16,7 @@ use super::{bind, listing, lock, SqlStore, FOR_UPDATE, SKIP_LOCKED};
 use crate::store::columns::Columns;
 use crate::store::executions::*;
 use crate::store::statements::{Arg, Statements};
-use crate::store::{Page, StoreError, StoreResult};
+use crate::store::{Page, StoreError, StoreResult, StoredJson};
 
 const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
      e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
@@ -41,7 +41,17 @@ pub(in crate::store) fn optional_json_column(row: &dyn Columns, name: &str) -> S
 }
 
 pub(in crate::store) fn strings_column(row: &dyn Columns, name: &str) -> StoreResult<Vec<String>> {
-    serde_json::from_value(json_column(row, name)?).map_err(|err| decode_error(name, err))
+    serde_json::from_str(&row.text(name)?).map_err(|err| decode_error(name, err))
+}
+
+fn stored_json_column(row: &dyn Columns, name: &'static str) -> StoreResult<StoredJson> {
+    StoredJson::from_text(name, row.text(name)?)
+}
+
+fn optional_stored_json_column(row: &dyn Columns, name: &'static str) -> StoreResult<Option<StoredJson>> {
+    row.opt_text(name)?
+        .map(|text| StoredJson::from_text(name, text))
+        .transpose()
 }
 
 /// A preset version: `u32` to the engine, BIGINT in the tables (PostgreSQL has no unsigned types).
@@ -73,21 +83,21 @@ fn execution_from_row(row: &dyn Columns) -> StoreResult<ExecutionRecord> {
         proof_properties: strings_column(row, "proof_properties")?,
         certificate_ids: strings_column(row, "certificate_ids")?,
         output: row.opt_text("output")?,
-        verification_summary: optional_json_column(row, "verification_summary")?,
-        verification_profile: json_column(row, "verification_profile")?,
+        verification_summary: optional_stored_json_column(row, "verification_summary")?,
+        verification_profile: stored_json_column(row, "verification_profile")?,
         preset_key: row.text("preset_key")?,
         preset_version: preset_version(row.int("preset_version")?)?,
         preset_digest: row.text("preset_digest")?,
         token_id: row.text("token_id")?,
         workflow_id: row.opt_text("workflow_id")?,
         workflow_stage_id: row.opt_text("workflow_stage_id")?,
-        run_spec: json_column(row, "run_spec")?,
+        run_spec: stored_json_column(row, "run_spec")?,
         input_tokens: row.int("input_tokens")?,
         output_tokens: row.int("output_tokens")?,
-        final_violations: optional_json_column(row, "final_violations")?,
-        final_scan: optional_json_column(row, "final_scan")?,
-        artifact: optional_json_column(row, "artifact")?,
-        release_binding: optional_json_column(row, "release_binding")?,
+        final_violations: optional_stored_json_column(row, "final_violations")?,
+        final_scan: optional_stored_json_column(row, "final_scan")?,
+        artifact: optional_stored_json_column(row, "artifact")?,
+        release_binding: optional_stored_json_column(row, "release_binding")?,
         permissions: strings_column(row, "permissions")?,
         budget_cents: row.int("budget_cents")?,
         spent_cents: row.int("spent_cents")?,
