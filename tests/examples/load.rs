@@ -23,6 +23,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
@@ -171,6 +174,18 @@ async fn start_server(o: &Options, data_dir: &std::path::Path) -> (tokio::proces
         .expect("server address line");
     let base = line.rsplit(' ').next().unwrap().to_owned();
     (child, base)
+}
+
+/// One keep-alive HTTP/1.1 connection to the server, for the read load. The client shares the
+/// machine's cores with the server, so it does no more per request than HTTP needs.
+async fn read_connection(authority: &str) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(authority).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
 }
 
 /// Seconds from each execution's `execution.created` event to its `execution.planning` event
@@ -351,27 +366,29 @@ async fn main() {
 
     // 2. GET /executions/{id} at N concurrent connections.
     let (stop, peak) = watch_rss(pid);
+    let (server_cpu_before, client_cpu_before) = (cpu_seconds(pid), cpu_seconds(std::process::id()));
     let deadline = Instant::now() + Duration::from_secs(o.seconds);
     let ids = Arc::new(ids);
     let mut readers = Vec::new();
+    let authority = base.trim_start_matches("http://").to_owned();
     for c in 0..o.connections {
-        let client = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
-        let (base, key, ids) = (base.clone(), key.clone(), ids.clone());
+        let (authority, key, ids) = (authority.clone(), key.clone(), ids.clone());
         readers.push(tokio::spawn(async move {
+            let mut connection = read_connection(&authority).await;
             let mut latencies = Vec::new();
             let mut i = c;
             while Instant::now() < deadline {
                 let id = &ids[i % ids.len()];
                 i += 7;
                 let t = Instant::now();
-                let reply = client
-                    .get(format!("{base}/api/v1/executions/{id}"))
-                    .bearer_auth(&key)
-                    .send()
-                    .await
+                let request = hyper::Request::get(format!("/api/v1/executions/{id}"))
+                    .header(hyper::header::HOST, &authority)
+                    .header(hyper::header::AUTHORIZATION, format!("Bearer {key}"))
+                    .body(Empty::<Bytes>::new())
                     .unwrap();
+                let reply = connection.send_request(request).await.unwrap();
                 assert_eq!(reply.status(), 200);
-                reply.bytes().await.unwrap();
+                reply.into_body().collect().await.unwrap();
                 latencies.push(t.elapsed().as_secs_f64() * 1000.0);
             }
             latencies
@@ -381,6 +398,9 @@ async fn main() {
     for r in readers {
         latencies.extend(r.await.unwrap());
     }
+    let reads = latencies.len() as f64;
+    let server_cpu_per_read = (cpu_seconds(pid) - server_cpu_before) / reads;
+    let client_cpu_per_read = (cpu_seconds(std::process::id()) - client_cpu_before) / reads;
     stop.store(true, Ordering::Relaxed);
     let peak_reads = peak.await.unwrap();
     latencies.sort_by(|a, b| a.total_cmp(b));
@@ -391,6 +411,12 @@ async fn main() {
         percentile(&latencies, 0.50),
         percentile(&latencies, 0.99),
         latencies.last().copied().unwrap_or(0.0),
+    );
+    // Both share the machine's cores: what the client takes is not left for the server.
+    println!(
+        "CPU per read: server {:.1} µs, this load client {:.1} µs",
+        server_cpu_per_read * 1e6,
+        client_cpu_per_read * 1e6
     );
     for (mut child, _) in servers {
         let _ = child.kill().await;
