@@ -77,6 +77,11 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A stored value that does not decode, named by `what` (a column, usually).
+fn decode_error(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Other(sqlx::Error::Decode(format!("{what}: {err}").into()))
+}
+
 #[derive(Debug, Clone)]
 pub struct User {
     pub id: String,

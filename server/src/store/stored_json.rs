@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-use super::{StoreError, StoreResult};
+use super::{decode_error, StoreResult};
 
 #[derive(Debug, Clone)]
 pub struct StoredJson {
@@ -24,14 +24,14 @@ impl StoredJson {
     pub fn from_text(column: &'static str, text: String) -> StoreResult<Self> {
         Ok(StoredJson {
             column,
-            text: RawValue::from_string(text).map_err(|err| unreadable(column, err))?,
+            text: RawValue::from_string(text).map_err(|err| decode_error(column, err))?,
             value: OnceLock::new(),
         })
     }
 
     /// Decodes the document straight into `T`, without the [`Value`] in between.
     pub fn decode<T: DeserializeOwned>(&self) -> StoreResult<T> {
-        serde_json::from_str(self.text.get()).map_err(|err| unreadable(self.column, err))
+        serde_json::from_str(self.text.get()).map_err(|err| decode_error(self.column, err))
     }
 
     /// The document as a [`Value`], built on first use and kept. It can fail where the check on
@@ -53,10 +53,6 @@ impl StoredJson {
     pub fn into_raw(self) -> Box<RawValue> {
         self.text
     }
-}
-
-fn unreadable(column: &str, err: serde_json::Error) -> StoreError {
-    StoreError::Other(sqlx::Error::Decode(format!("{column}: {err}").into()))
 }
 
 #[cfg(test)]
