@@ -5,12 +5,12 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::executions::{decode_error, json_column, strings_column, to_json};
+use super::executions::{json_column, strings_column, to_json};
 use super::identity::classify;
 use super::{DbConn, DbRow, SqlStore};
 use crate::store::agents::*;
 use crate::store::statements::{Arg, Statements};
-use crate::store::{NewToken, Page, StoreResult};
+use crate::store::{decode_error, NewToken, Page, StoreResult};
 
 const TOKEN_COLUMNS: &str = "id, user_id, agent_id, parent_id, permissions, budget_cents, spent_cents, \
      reserved_cents, compliance_policy, metadata, jws, created_at, expires_at, revoked_at";

@@ -16,7 +16,7 @@ use super::{bind, listing, lock, SqlStore, FOR_UPDATE, SKIP_LOCKED};
 use crate::store::columns::Columns;
 use crate::store::executions::*;
 use crate::store::statements::{Arg, Statements};
-use crate::store::{Page, StoreResult, StoredJson};
+use crate::store::{decode_error, Page, StoreResult, StoredJson};
 
 const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_step, e.error, e.created_at, \
      e.updated_at, e.started_at, e.completed_at, e.cost_cents, e.llm_provider, e.llm_model, e.compliance_policy, \
@@ -24,8 +24,6 @@ const EXECUTION_COLUMNS: &str = "e.id, e.user_id, e.task, e.status, e.current_st
      e.preset_key, e.preset_version, e.preset_digest, e.token_id, e.workflow_id, e.workflow_stage_id, e.run_spec, \
      e.input_tokens, e.output_tokens, e.final_violations, e.final_scan, e.artifact, e.release_binding, t.permissions, t.budget_cents, t.spent_cents, \
      t.expires_at AS token_expires_at, t.revoked_at AS token_revoked_at";
-
-pub(in crate::store) use crate::store::decode_error;
 
 pub(in crate::store) fn json_column(row: &dyn Columns, name: &str) -> StoreResult<Value> {
     let text = row.text(name)?;

@@ -6,13 +6,13 @@ use async_trait::async_trait;
 use sqlx::Row;
 
 use super::executions::{
-    append_event, decode_error, insert_execution, optional_json_column, preset_version, ready, strings_column, to_json,
+    append_event, insert_execution, optional_json_column, preset_version, ready, strings_column, to_json,
 };
 use super::identity::classify;
 use super::{bind, listing, Db, DbConn, DbRow, SqlStore, FOR_UPDATE, SNAPSHOT};
 use crate::store::statements::Arg;
 use crate::store::workflows::*;
-use crate::store::{EventDraft, Page, StoreResult, JOB_QUEUED};
+use crate::store::{decode_error, EventDraft, Page, StoreResult, JOB_QUEUED};
 
 const WORKFLOW_COLUMNS: &str = "id, user_id, user_role, name, description, status, created_at, updated_at, \
      completed_at, current_stage_index, error";
